@@ -1,0 +1,36 @@
+# fwctl — two commands set everything up on a fresh machine:
+#   make demo   run the GRPO example on the embedded local control plane
+#   make test   install, lint, type-check and run the whole test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint typecheck pytest bench clean
+
+$(BIN)/fwctl: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/fwctl
+
+install: $(BIN)/fwctl
+
+demo: install
+	./scripts/demo.sh
+
+lint: install
+	$(BIN)/ruff check reconciler tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test: lint typecheck pytest
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .fwctl .pytest_cache .mypy_cache .ruff_cache

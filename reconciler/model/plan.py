@@ -1,0 +1,104 @@
+"""A plan is a value: what fwctl will do, to which address, and why.
+
+Made by the pure planner, rendered by ``reconciler.render``, carried out by the executor. The
+executor switches on ``Change.action`` only; ``reasons`` are for people.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reconciler.model.state import utcnow
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    RESUME = "resume"
+    REATTACH = "reattach"
+    SCALE_UP = "scale-up"
+    SCALE_TO_ZERO = "scale-to-zero"
+    DELETE = "delete"
+    FORGET = "forget"
+    HOTLOAD = "hotload"
+    NOOP = "no-op"
+
+    @property
+    def is_destructive(self) -> bool:
+        return self in (Action.DELETE, Action.REPLACE)
+
+    @property
+    def is_removal(self) -> bool:
+        """Carried out in reverse dependency order."""
+        return self in (Action.DELETE, Action.SCALE_TO_ZERO, Action.FORGET)
+
+    @property
+    def steps(self) -> list[str]:
+        """Terraform-style ordered actions for the JSON plan: a replace is delete then create."""
+        if self is Action.REPLACE:
+            return ["delete", "create"]
+        return [self.value]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldDiff(_Value):
+    path: str  # camelCase path as in the manifest, e.g. "replicas.max"
+    before: Any = None
+    after: Any = None
+    forces_replacement: bool = False
+
+
+class Change(_Value):
+    address: str
+    kind: str
+    action: Action
+    remote_id: str | None = None  # the remote id acted on (for create/replace: the new one)
+    prior_remote_id: str | None = None  # replace: the id being removed
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    diffs: tuple[FieldDiff, ...] = ()
+    reasons: tuple[str, ...] = ()
+    replace_paths: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    # Settings the executor needs that are not part of the compared config (timeouts, labels,
+    # spec digest, the pinned snapshot, the bound trainer's job, ...).
+    extras: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(_Value):
+    format_version: int = PLAN_FORMAT_VERSION
+    created_at: datetime = Field(default_factory=utcnow)
+    fwctl_version: str = ""
+    stack: str
+    endpoint: str
+    account: str
+    state_lineage: str | None = None
+    state_serial: int = 0
+    manifests_digest: str = ""
+    destroy: bool = False
+    refresh_only: bool = False
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def pending(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action is not Action.NOOP)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.pending)
+
+    def counts(self) -> dict[Action, int]:
+        out: dict[Action, int] = {}
+        for change in self.changes:
+            out[change.action] = out.get(change.action, 0) + 1
+        return out

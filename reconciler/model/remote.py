@@ -1,0 +1,182 @@
+"""What the platform holds, in fwctl's own words.
+
+These values are what the provider returns from a read and takes for a write. They are the only
+bridge between the pure core and the wire: the provider maps them to and from Fireworks JSON;
+the planner compares desired configs against observed ones field by field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# Trainer job states (reference §2.6).
+JOB_RUNNING = "JOB_STATE_RUNNING"
+JOB_PENDING = "JOB_STATE_PENDING"
+JOB_CREATING = "JOB_STATE_CREATING"
+JOB_FAILED = "JOB_STATE_FAILED"
+RESUMABLE_JOB_STATES = frozenset(
+    {"JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED"}
+)
+TOMBSTONE_JOB_STATES = frozenset({"JOB_STATE_DELETED", "JOB_STATE_ARCHIVED"})
+GONE_JOB_STATES = TOMBSTONE_JOB_STATES | {"JOB_STATE_DELETING", "JOB_STATE_EXPIRED"}
+
+# Deployment states (reference §3.7).
+DEPLOYMENT_READY = "READY"
+DEPLOYMENT_UPDATING = "UPDATING"
+DEPLOYMENT_CREATING = "CREATING"
+BAD_DEPLOYMENT_STATES = frozenset({"FAILED", "DELETED", "DELETING"})
+
+
+class TrainerConfig(_Value):
+    """The comparable settings of one trainer job. ``None`` means "left to the platform"."""
+
+    base_model: str
+    lora_rank: int = 0
+    learning_rate: float = 1e-5
+    # As declared: a parent shape (the platform resolves its latest validated version) or a pinned
+    # version. Read back: the versioned name the job actually runs on.
+    training_shape: str | None = None
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+    node_count: int | None = None
+    max_context_length: int | None = None
+    replica_count: int | None = None
+    region: str | None = None
+    display_name: str | None = None
+    inactivity_timeout: int | None = None  # seconds
+    forward_only: bool = False
+    hot_load_deployment_id: str | None = None  # perDeployment weight-sync scope (bare deployment id)
+
+
+class TrainerJob(_Value):
+    """A trainer job as read from the platform."""
+
+    job_id: str
+    name: str  # accounts/{a}/rlorTrainerJobs/{job}
+    state: str
+    status_message: str = ""
+    config: TrainerConfig
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in RESUMABLE_JOB_STATES
+
+    @property
+    def gone(self) -> bool:
+        return self.state in GONE_JOB_STATES
+
+    @property
+    def running(self) -> bool:
+        return self.state == JOB_RUNNING
+
+
+class DeploymentConfig(_Value):
+    """The comparable settings of one deployment. ``None`` means "left to the platform"."""
+
+    base_model: str
+    deployment_shape: str | None = None  # declared: parent or version; read back: the version
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+    accept_shapeless_risk: bool = False  # a create flag; never read back
+    min_replicas: int = 1
+    max_replicas: int = 1
+    region: str | None = None
+    hot_load_enabled: bool = True
+    hot_load_bucket_type: str | None = "FW_HOSTED"
+    hot_load_transition: str | None = None  # ASYNC | SYNC
+    hot_load_trainer_job: str | None = None  # accounts/{a}/rlorTrainerJobs/{job} (perTrainer scope)
+    description: str | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+# Deployment fields the platform can change in place (PATCH with an updateMask).
+MUTABLE_DEPLOYMENT_FIELDS = frozenset(
+    {"min_replicas", "max_replicas", "hot_load_transition", "hot_load_trainer_job", "description", "annotations"}
+)
+
+
+class DeploymentInfo(_Value):
+    """A deployment as read from the platform."""
+
+    deployment_id: str
+    name: str  # accounts/{a}/deployments/{dep}
+    state: str
+    status_message: str = ""
+    config: DeploymentConfig
+    replica_count: int = 0  # replicas running now
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+    @property
+    def bad(self) -> bool:
+        return self.state in BAD_DEPLOYMENT_STATES
+
+    @property
+    def ready(self) -> bool:
+        return self.state == DEPLOYMENT_READY
+
+
+class Checkpoint(_Value):
+    """A checkpoint (sampler snapshot) of a trainer job, from the control-plane listing."""
+
+    name: str  # accounts/{a}/rlorTrainerJobs/{job}/checkpoints/{id}
+    snapshot: str  # the last path segment: the identity the hot-load API takes
+    checkpoint_type: str = ""
+    create_time: datetime | None = None
+
+
+class HotLoadReplica(_Value):
+    identity: str = ""  # the serving pod
+    current_snapshot: str | None = None
+    readiness: bool = False
+    stage: str = "unknown"
+    target_snapshot: str | None = None
+    message: str = ""
+
+
+class HotLoadStatus(_Value):
+    replicas: tuple[HotLoadReplica, ...] = ()
+
+    @property
+    def current_snapshot(self) -> str | None:
+        return self.replicas[0].current_snapshot if self.replicas else None
+
+
+class TrainingShapeVersion(_Value):
+    name: str  # accounts/{x}/trainingShapes/{s}/versions/{v}
+    base_model: str | None = None
+    trainer_mode: str = "POLICY_TRAINER"  # POLICY_TRAINER | LORA_TRAINER | FORWARD_ONLY
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+    node_count: int = 1
+    max_context_length: int | None = None
+    deployment_shape_version: str | None = None
+
+    @property
+    def shape(self) -> str:
+        return self.name.split("/versions/")[0]
+
+
+class DeploymentShapeVersion(_Value):
+    name: str
+    base_model: str | None = None
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+
+    @property
+    def shape(self) -> str:
+        return self.name.split("/versions/")[0]
+
+
+def shape_of(name: str | None) -> str | None:
+    """The shape a (possibly versioned) shape name belongs to: version drift is not a change."""
+    return name.split("/versions/")[0] if name else name
+

@@ -1,0 +1,93 @@
+"""The state document: what fwctl has created, under which remote ids, and what it applied.
+
+One JSON document per stack. Every write raises ``serial`` by one; ``lineage`` is fixed when a
+stack's state is first created and never changes, so a plan or a push can tell it belongs here.
+Never holds secrets.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STATE_FORMAT_VERSION = 1
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PendingOperation(_Value):
+    """Written before a remote call whose result is not yet known (crash safety)."""
+
+    operation: str  # the plan action being carried out, e.g. "create", "replace", "delete"
+    remote_id: str | None = None  # the id the remote create will use (chosen client-side)
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+class ResourceState(_Value):
+    """One address of the stack."""
+
+    kind: str
+    name: str
+    remote_id: str | None = None  # trainer job id / deployment id; None when nothing is remote
+    remote_name: str | None = None  # accounts/{a}/rlorTrainerJobs/{job} or accounts/{a}/deployments/{d}
+    spec_digest: str | None = None  # digest of the manifest document last applied
+    applied: dict[str, Any] | None = None  # the normalised config last applied
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    status: str = "created"  # created | parked (scaled to zero, no longer declared) | pending
+    pending: PendingOperation | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StateDocument(_Value):
+    format_version: int = STATE_FORMAT_VERSION
+    lineage: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    serial: int = 0
+    stack: str
+    endpoint: str | None = None
+    account: str | None = None
+    fwctl_version: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+    resources: dict[str, ResourceState] = Field(default_factory=dict)
+
+    def with_resource(self, address: str, resource: ResourceState | None) -> StateDocument:
+        """A copy with one address set (or removed when ``resource`` is None); serial unchanged."""
+        resources = dict(self.resources)
+        if resource is None:
+            resources.pop(address, None)
+        else:
+            resources[address] = resource
+        return self.model_copy(update={"resources": resources})
+
+    def next_version(self) -> StateDocument:
+        """The document as it will be written: serial + 1, stamped now."""
+        return self.model_copy(update={"serial": self.serial + 1, "updated_at": utcnow()})
+
+
+class LockInfo(_Value):
+    """Who holds a state lock: printed to whoever waits for it."""
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    operation: str = ""
+    who: str = ""  # user@host
+    host: str = ""
+    pid: int = 0
+    version: str = ""
+    created: datetime = Field(default_factory=utcnow)
+    path: str = ""  # the state location
+
+    def describe(self) -> str:
+        return (
+            f"lock {self.id} held by {self.who or '?'} (pid {self.pid}) for '{self.operation}' "
+            f"since {self.created.isoformat(timespec='seconds')} (fwctl {self.version})"
+        )
