@@ -1,0 +1,263 @@
+"""The local file backend: one JSON document on disk, a lock file beside it.
+
+Writes are atomic (temp file in the same directory, fsync, ``os.replace``, fsync of the directory),
+the file is 0600 from the moment it exists, and the previous version is kept at ``<path>.backup``.
+
+The lock is ``<path>.lock``, published exclusively and holding the holder's ``LockInfo`` as JSON,
+plus an ``fcntl.flock`` kept by the holding process for as long as it holds the lock. A lock file
+whose flock is gone belongs to a process that died: it is stale and is taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reconciler.model.state import STATE_FORMAT_VERSION, LockInfo, StateDocument
+from reconciler.state.errors import LockHeld, StateConflict, StateError
+
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+
+
+class LocalFileBackend:
+    """State in a local JSON file (default ``.fwctl/state.json``)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.backup_path = self.path.with_name(self.path.name + ".backup")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._held: dict[str, int] = {}  # lock id -> fd carrying our flock
+        self._mutex = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LocalFileBackend({str(self.path)!r})"
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    # -- document -----------------------------------------------------------------------------
+
+    def read(self) -> StateDocument | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read state: {exc.strerror or exc}") from None
+        return _parse_document(self.path, raw)
+
+    def write(self, doc: StateDocument) -> None:
+        with self._mutex:
+            stored = self.read()
+            if stored is not None:
+                if stored.lineage != doc.lineage:
+                    raise StateConflict(
+                        f"{self.path}: refusing to write state of lineage {doc.lineage} over a "
+                        f"document of lineage {stored.lineage} (a different stack's state?)"
+                    )
+                if doc.serial <= stored.serial:
+                    raise StateConflict(
+                        f"{self.path}: refusing to write serial {doc.serial}: the stored state is "
+                        f"already at serial {stored.serial} (it changed since it was read; re-run)"
+                    )
+            self._ensure_parent()
+            data = doc.model_dump_json(indent=2).encode() + b"\n"
+            try:
+                if stored is not None:
+                    _atomic_write(self.backup_path, self.path.read_bytes())
+                _atomic_write(self.path, data)
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot write state: {exc.strerror or exc}") from None
+
+    def _ensure_parent(self) -> None:
+        parent = self.path.parent
+        if not parent.exists():
+            try:
+                parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(f"{parent}: cannot create the state directory: {exc.strerror or exc}") from None
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    def lock(self, info: LockInfo) -> str:
+        if not info.path:
+            info = info.model_copy(update={"path": str(self.path)})
+        self._ensure_parent()
+        payload = info.model_dump_json().encode()
+        with self._mutex:
+            for _ in range(20):  # only races with concurrent lockers/unlockers loop here
+                fd = self._publish_lock_file(payload)
+                if fd is not None:
+                    self._held[info.id] = fd
+                    return info.id
+                fd = self._take_over_stale(payload)
+                if fd is not None:
+                    self._held[info.id] = fd
+                    return info.id
+        raise StateError(f"{self.lock_path}: could not take the lock (it changes hands too quickly)")
+
+    def _publish_lock_file(self, payload: bytes) -> int | None:
+        """Create the lock file, already flocked and filled, in one exclusive step; None if it exists."""
+        tmp = self.lock_path.with_name(f".{self.lock_path.name}.{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, payload)
+            os.fsync(fd)
+            try:
+                os.link(tmp, self.lock_path)  # exclusive, like O_CREAT|O_EXCL, but never half-written
+            except FileExistsError:
+                os.close(fd)
+                return None
+            return fd
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def _take_over_stale(self, payload: bytes) -> int | None:
+        """The lock file exists: raise ``LockHeld`` if its holder lives, else take it over."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR)
+        except FileNotFoundError:
+            return None  # released meanwhile: try publishing again
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                raise LockHeld(str(self.path), self._read_holder(fd)) from None
+            # We hold the flock: the recorded holder is gone. Make sure the path still names this
+            # file (an unlocker may have unlinked it after we opened it), then claim it.
+            try:
+                same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                return None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, payload, 0)
+            os.fsync(fd)
+            return fd
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+
+    def _read_holder(self, fd: int) -> LockInfo:
+        try:
+            raw = os.pread(fd, 1 << 16, 0)
+            return LockInfo.model_validate_json(raw)
+        except (OSError, ValidationError, ValueError):
+            return LockInfo(id="?", operation="?", path=str(self.path))
+
+    def _read_lock_file(self) -> LockInfo | None:
+        try:
+            raw = self.lock_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return LockInfo.model_validate_json(raw)
+        except (ValidationError, ValueError):
+            return LockInfo(id="?", operation="?", path=str(self.path))
+
+    def unlock(self, lock_id: str) -> None:
+        with self._mutex:
+            fd = self._held.pop(lock_id, None)
+            if fd is None:
+                holder = self._read_lock_file()
+                who = holder.describe() if holder else "nobody"
+                raise StateError(f"{self.path}: cannot unlock {lock_id}: this process does not hold it ({who})")
+            try:
+                # Unlink while still holding the flock, so no one can claim the dying file.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.lock_path)
+            finally:
+                os.close(fd)
+
+    def force_unlock(self, lock_id: str) -> None:
+        with self._mutex:
+            holder = self._read_lock_file()
+            if holder is None:
+                return
+            if holder.id != lock_id:
+                raise StateError(
+                    f"{self.path}: lock id {lock_id} does not match the current lock: {holder.describe()}"
+                )
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.lock_path)
+            fd = self._held.pop(lock_id, None)
+            if fd is not None:
+                os.close(fd)
+
+
+def _parse_document(path: Path, raw: bytes) -> StateDocument:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StateError(f"{path}: not a valid fwctl state file (invalid JSON: {exc}); "
+                         f"fix it or restore {path.name}.backup") from None
+    if not isinstance(data, dict):
+        raise StateError(f"{path}: not a valid fwctl state file (expected a JSON object)")
+    version = data.get("format_version")
+    if isinstance(version, int) and version > STATE_FORMAT_VERSION:
+        raise StateError(
+            f"{path}: state format version {version} is newer than this fwctl understands "
+            f"({STATE_FORMAT_VERSION}); upgrade fwctl"
+        )
+    try:
+        return StateDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise StateError(
+            f"{path}: not a valid fwctl state file ({where}: {first['msg']}); "
+            f"fix it or restore {path.name}.backup"
+        ) from None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: either the old or the new content survives a crash."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

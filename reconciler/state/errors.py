@@ -1,0 +1,27 @@
+"""Errors raised by state backends.
+
+    StateError            the state could not be read or written (one line, names the location)
+     ├── StateConflict    a write that would lose data: another lineage, or a serial that does not rise
+     └── LockHeld         the state is locked by someone else; ``holder`` says who, for what, since when
+"""
+
+from __future__ import annotations
+
+from reconciler.model.state import LockInfo
+
+
+class StateError(Exception):
+    """The state could not be read, written or locked."""
+
+
+class StateConflict(StateError):
+    """A write was refused because it would overwrite a different or newer document."""
+
+
+class LockHeld(StateError):
+    """The state lock is held by someone else."""
+
+    def __init__(self, location: str, holder: LockInfo) -> None:
+        self.location = location
+        self.holder = holder
+        super().__init__(f"state {location} is locked: {holder.describe()}")
