@@ -1,0 +1,379 @@
+"""The ASGI app: routes, authentication, fault injection and statistics around the control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.local import _jwt
+from reconciler.local._catalog import load_catalog
+from reconciler.local._config import LocalConfig
+from reconciler.local._control import ControlPlane
+from reconciler.local._errors import ApiError, invalid, not_found
+from reconciler.local._faults import ErrorBurst, Faults, RateLimiter, Stats
+from reconciler.local._store import Store
+from reconciler.local._validate import check_object
+
+JWT_TTL_S = 3600
+INJECTABLE_STATUSES = (408, 429, 500, 502, 503, 504)
+FAULT_BODY = {
+    "kind": "str",
+    "trainer": "str",
+    "deployment": "str",
+    "account": "str",
+    "message": "str",
+    "rate": "num",
+    "statuses": "list",
+    "count": "int",
+    "ms": "num",
+    "pendingSeconds": "num",
+}
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+class _App:
+    """Everything one app instance holds: the store, the control plane, faults and counters."""
+
+    def __init__(self, config: LocalConfig, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = Store(config.db_path)
+        self.faults = Faults()
+        self.stats = Stats()
+        self.cp = ControlPlane(self.store, load_catalog(config.catalog_path), config, self.faults, clock)
+        self.keys = frozenset(config.api_keys)
+        self.jwt_secret = self.store.meta("jwt_secret", secrets.token_hex(32))
+        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _presented(self, request: Request) -> list[str]:
+        found = []
+        key = request.headers.get("x-api-key")
+        if key:
+            found.append(key)
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            found.append(auth[7:].strip())
+        return found
+
+    def _authenticate(self, request: Request, kind: str) -> None:
+        presented = self._presented(request)
+        if any(k in self.keys for k in presented):
+            return
+        if kind == "gateway":
+            account = request.path_params.get("account", "")
+            job = request.path_params.get("job", "")
+            for token in presented:
+                claims = _jwt.decode(token, self.jwt_secret, self.clock())
+                if claims and claims.get("sub") == job and claims.get("acct") == account:
+                    return
+        # never echo what was presented
+        raise ApiError(401, "The API key is missing or invalid: send X-Api-Key or Authorization: Bearer")
+
+    def endpoint(self, kind: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler: rate limit, auth, injected faults, JSON answers, error envelopes, counters."""
+
+        async def run(request: Request) -> Response:
+            response: Response
+            try:
+                if kind != "public":
+                    if kind != "admin" and self.limiter is not None and not self.limiter.allow():
+                        self.stats.rate_limited += 1
+                        raise ApiError(429, "rate limit exceeded; retry later", headers={"Retry-After": "1"})
+                    self._authenticate(request, kind)
+                if kind in ("api", "hotload"):
+                    injected = self.faults.pick_error()
+                    if injected is not None:
+                        self.stats.injected[injected] += 1
+                        retry = {"Retry-After": "1"} if injected in (429, 503) else {}
+                        raise ApiError(injected, f"injected fault: HTTP {injected}", headers=retry)
+                    if self.faults.latency_ms:
+                        await asyncio.sleep(self.faults.latency_ms / 1000.0)
+                result = await handler(request)
+                response = result if isinstance(result, Response) else JSONResponse(result)
+            except ApiError as err:
+                body = err.body()
+                if kind == "gateway":
+                    body["detail"] = err.message
+                response = JSONResponse(body, status_code=err.http_status, headers=err.headers)
+            except sqlite3.OperationalError as err:
+                if "locked" in str(err):
+                    self.stats.db_locked += 1
+                failure = ApiError(503, f"storage busy: {err}", headers={"Retry-After": "1"})
+                response = JSONResponse(failure.body(), status_code=503, headers=failure.headers)
+            self.stats.by_status[response.status_code] += 1
+            return response
+
+        return run
+
+
+async def _json_body(request: Request, *, empty: Any = None) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if empty is not None:
+            return empty
+        raise invalid("a JSON request body is required")
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise invalid(f"Invalid JSON payload received: {err}") from None
+
+
+def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -> Starlette:
+    """The local Fireworks control plane as an ASGI app (uvicorn or ``httpx.ASGITransport``)."""
+    app = _App(config, clock)
+    cp = app.cp
+    routes: list[Route] = []
+
+    def add(path: str, methods: list[str], kind: str, handler: Handler) -> None:
+        routes.append(Route(path, app.endpoint(kind, handler), methods=methods))
+
+    # -- accounts -------------------------------------------------------------------------------
+    async def accounts(request: Request) -> Any:
+        return cp.accounts()
+
+    async def account(request: Request) -> Any:
+        cp.check_account(request.path_params["account"])
+        return cp.account_json()
+
+    add("/v1/accounts", ["GET"], "api", accounts)
+    add("/v1/accounts/{account}", ["GET"], "api", account)
+
+    # -- trainer jobs ---------------------------------------------------------------------------
+    async def trainers(request: Request) -> Any:
+        account = request.path_params["account"]
+        if request.method == "POST":
+            return cp.create_trainer(account, request.query_params, await _json_body(request))
+        return cp.list_trainers(account, request.query_params)
+
+    async def trainer(request: Request) -> Any:
+        account = request.path_params["account"]
+        job, _, verb = request.path_params["job"].partition(":")
+        if request.method == "POST":
+            await _json_body(request, empty={})
+            if verb == "resume":
+                return cp.resume_trainer(account, job)
+            if verb == "cancel":
+                return cp.stop_trainer(account, job, "JOB_STATE_CANCELLED", "cancelled by the user", 1)
+            raise not_found(f"unknown method :{verb} on rlorTrainerJobs")
+        if verb:
+            raise not_found(f"unknown method :{verb} on rlorTrainerJobs")
+        if request.method == "DELETE":
+            return cp.delete_trainer(account, job)
+        return cp.get_trainer(account, job)
+
+    async def checkpoints(request: Request) -> Any:
+        p = request.path_params
+        return cp.list_checkpoints(p["account"], p["job"], request.query_params)
+
+    add("/v1/accounts/{account}/rlorTrainerJobs", ["GET", "POST"], "api", trainers)
+    add("/v1/accounts/{account}/rlorTrainerJobs/{job}", ["GET", "DELETE", "POST"], "api", trainer)
+    add("/v1/accounts/{account}/rlorTrainerJobs/{job}/checkpoints", ["GET"], "api", checkpoints)
+
+    # -- deployments ----------------------------------------------------------------------------
+    async def deployments(request: Request) -> Any:
+        account = request.path_params["account"]
+        if request.method == "POST":
+            return cp.create_deployment(account, request.query_params, await _json_body(request))
+        return cp.list_deployments(account, request.query_params)
+
+    async def deployment(request: Request) -> Any:
+        account, dep = request.path_params["account"], request.path_params["dep"]
+        if request.method == "PATCH":
+            body = await _json_body(request)
+            return cp.patch_deployment(account, dep, request.query_params.get("updateMask"), body)
+        if request.method == "DELETE":
+            return cp.delete_deployment(account, dep, request.query_params)
+        return cp.get_deployment(account, dep)
+
+    add("/v1/accounts/{account}/deployments", ["GET", "POST"], "api", deployments)
+    add("/v1/accounts/{account}/deployments/{dep}", ["GET", "PATCH", "DELETE"], "api", deployment)
+
+    # -- shapes ---------------------------------------------------------------------------------
+    for kind in ("trainingShapes", "deploymentShapes"):
+
+        def shape_handlers(kind: str = kind) -> tuple[Handler, Handler, Handler, Handler]:
+            async def list_shapes(request: Request) -> Any:
+                return cp.list_shapes(kind, request.path_params["account"], request.query_params)
+
+            async def shape(request: Request) -> Any:
+                return cp.get_shape(kind, request.path_params["account"], request.path_params["shape"])
+
+            async def versions(request: Request) -> Any:
+                p = request.path_params
+                return cp.list_shape_versions(kind, p["account"], p["shape"], request.query_params)
+
+            async def version(request: Request) -> Any:
+                p = request.path_params
+                return cp.get_shape_version(kind, p["account"], p["shape"], p["version"])
+
+            return list_shapes, shape, versions, version
+
+        list_h, shape_h, versions_h, version_h = shape_handlers()
+        base = f"/v1/accounts/{{account}}/{kind}"
+        add(base, ["GET"], "api", list_h)
+        add(base + "/{shape}", ["GET"], "api", shape_h)
+        add(base + "/{shape}/versions", ["GET"], "api", versions_h)
+        add(base + "/{shape}/versions/{version}", ["GET"], "api", version_h)
+
+    # -- hot load -------------------------------------------------------------------------------
+    async def hot_load(request: Request) -> Any:
+        dep = request.headers.get("fireworks-deployment")
+        model = request.headers.get("fireworks-model")
+        if request.method == "POST":
+            return cp.hotload(dep, model, await _json_body(request))
+        return cp.hotload_status(dep, model)
+
+    add("/hot_load/v1/models/hot_load", ["GET", "POST"], "hotload", hot_load)
+
+    # -- the trainer gateway (Tinker protocol subset) -------------------------------------------
+    async def gateway(request: Request) -> Any:
+        account, job = request.path_params["account"], request.path_params["job"]
+        rest = request.path_params["rest"].strip("/")
+        doc, state = cp.gateway_trainer(account, job)
+        if rest == "healthz" and request.method == "GET":
+            if state == "JOB_STATE_RUNNING":
+                return {"status": "ok"}
+            return JSONResponse({"status": state, "detail": f"trainer {job} is {state}"}, status_code=503)
+        if rest == "telemetry" and request.method == "POST":
+            return {"status": "accepted"}
+        if state != "JOB_STATE_RUNNING":
+            raise ApiError(503, f"trainer {job} is {state}", headers={"Retry-After": "1"})
+        cp.touch(account, job)
+        if rest == "client/config" and request.method == "POST":
+            return {"pjwt_auth_enabled": True, "credential_default_source": "api_key"}
+        if rest == "client/dynamic_config" and request.method == "POST":
+            return {}
+        if rest == "auth/token" and request.method == "POST":
+            now = app.clock()
+            claims = {
+                "sub": job,
+                "acct": account,
+                "iss": "fwctl-local",
+                "iat": int(now),
+                "exp": int(now) + JWT_TTL_S,
+            }
+            return {"jwt": _jwt.encode(claims, app.jwt_secret)}
+        if rest == "get_server_capabilities" and request.method == "GET":
+            tc = doc["trainingConfig"]
+            model = {
+                "model_name": tc["baseModel"],
+                "max_context_length": tc["maxContextLength"],
+                "trainable": not doc.get("forwardOnly", False),
+                "sampleable": False,
+            }
+            return {"supported_models": [model]}
+        if rest.startswith("training_runs/") and rest.endswith("/checkpoints") and request.method == "GET":
+            return cp.tinker_checkpoints(account, job)
+        raise not_found(f"{request.method} /api/v1/{rest} is not emulated by the local control plane")
+
+    add(
+        "/training/v1/rlorTrainerJobs/{account}/{job}/api/v1/{rest:path}",
+        ["GET", "POST"],
+        "gateway",
+        gateway,
+    )
+
+    # -- admin: what a training loop or an outage would do --------------------------------------
+    async def snapshots(request: Request) -> Any:
+        p = request.path_params
+        return cp.create_snapshot(p["account"], p["job"], await _json_body(request))
+
+    async def faults(request: Request) -> Any:
+        if request.method == "DELETE":
+            app.faults.clear()
+            return {"faults": app.faults.describe()}
+        if request.method == "GET":
+            return {"faults": app.faults.describe()}
+        return apply_fault(await _json_body(request))
+
+    def apply_fault(raw: Any) -> dict[str, Any]:
+        body = check_object(raw, FAULT_BODY, "fault")
+        kind = body.get("kind", "")
+        account = body.get("account", config.account)
+        if kind == "preempt":
+            job = body.get("trainer") or ""
+            if not job:
+                raise invalid('a preempt fault names its trainer: {"kind": "preempt", "trainer": JOB}')
+            message = body.get("message") or "preempted: the trainer's node was reclaimed; resume the job"
+            result = cp.stop_trainer(account, job, "JOB_STATE_FAILED", message, 14)
+            return {"applied": kind, "rlorTrainerJob": result}
+        if kind == "fail":
+            dep = body.get("deployment") or ""
+            if not dep:
+                raise invalid('a fail fault names its deployment: {"kind": "fail", "deployment": ID}')
+            message = body.get("message") or "deployment failed (injected fault): replicas crashed"
+            return {"applied": kind, "deployment": cp.fail_deployment(account, dep, message)}
+        if kind == "errors":
+            rate = float(body.get("rate", 1.0))
+            statuses = body.get("statuses", [503])
+            if not 0 < rate <= 1:
+                raise invalid("errors.rate must be in (0, 1]")
+            if (
+                not isinstance(statuses, list)
+                or not statuses
+                or any(s not in INJECTABLE_STATUSES for s in statuses)
+            ):
+                raise invalid(
+                    f"errors.statuses must be a non-empty list drawn from {list(INJECTABLE_STATUSES)}"
+                )
+            count = body.get("count")
+            app.faults.errors = ErrorBurst(
+                rate, tuple(int(s) for s in statuses), None if count is None else int(count)
+            )
+        elif kind == "latency":
+            ms = float(body.get("ms", 0))
+            if ms < 0 or ms > 60000:
+                raise invalid("latency.ms must be in [0, 60000]")
+            app.faults.latency_ms = ms
+        elif kind == "capacity":
+            seconds = float(body.get("pendingSeconds", 0))
+            if seconds < 0:
+                raise invalid("capacity.pendingSeconds must be >= 0")
+            app.faults.capacity_pending_s = seconds
+        else:
+            raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency or capacity")
+        return {"applied": kind, "faults": app.faults.describe()}
+
+    async def stats(request: Request) -> Any:
+        return app.stats.describe()
+
+    async def catalog(request: Request) -> Any:
+        c = cp.catalog
+        return {
+            "models": sorted(c.models),
+            "trainingShapes": sorted(c.training_shapes),
+            "deploymentShapes": sorted(c.deployment_shapes),
+            "regions": list(c.regions),
+            "acceleratorHourlyPriceUsd": dict(c.accelerator_prices),
+        }
+
+    async def liveness(request: Request) -> Any:
+        return {"status": "ok", "account": config.account, "speed": config.speed}
+
+    add("/_local/v1/accounts/{account}/rlorTrainerJobs/{job}/snapshots", ["POST"], "admin", snapshots)
+    add("/_local/v1/faults", ["GET", "POST", "DELETE"], "admin", faults)
+    add("/_local/v1/stats", ["GET"], "admin", stats)
+    add("/_local/v1/catalog", ["GET"], "admin", catalog)
+    add("/_local/healthz", ["GET"], "public", liveness)
+
+    async def fallback(request: Request) -> Any:
+        raise not_found(f"no route for {request.method} {request.url.path}")
+
+    add("/{path:path}", ["GET", "POST", "PATCH", "PUT", "DELETE"], "public", fallback)
+
+    starlette = Starlette(routes=routes)
+    starlette.state.local = app
+    return starlette

@@ -1,0 +1,106 @@
+"""Standing faults (error bursts, latency, capacity) and per-process request statistics.
+
+Standing faults live in memory: a restart clears them. One-shot faults (preempt a trainer, fail a
+deployment) change stored resources and are handled by the control plane.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ErrorBurst:
+    rate: float
+    statuses: tuple[int, ...]
+    remaining: int | None  # None = until cleared
+
+
+@dataclass
+class Faults:
+    errors: ErrorBurst | None = None
+    latency_ms: float = 0.0
+    capacity_pending_s: float = 0.0  # emulated seconds, divided by speed like every duration
+    rng: random.Random = field(default_factory=random.Random)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pick_error(self) -> int | None:
+        """The status of an injected error for this request, or None."""
+        burst = self.errors
+        if burst is None:
+            return None
+        with self._lock:
+            if burst.remaining is not None and burst.remaining <= 0:
+                self.errors = None
+                return None
+            if self.rng.random() >= burst.rate:
+                return None
+            if burst.remaining is not None:
+                burst.remaining -= 1
+            return self.rng.choice(burst.statuses)
+
+    def clear(self) -> None:
+        self.errors = None
+        self.latency_ms = 0.0
+        self.capacity_pending_s = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.errors is not None:
+            out["errors"] = {
+                "rate": self.errors.rate,
+                "statuses": list(self.errors.statuses),
+                "remaining": self.errors.remaining,
+            }
+        if self.latency_ms:
+            out["latency"] = {"ms": self.latency_ms}
+        if self.capacity_pending_s:
+            out["capacity"] = {"pendingSeconds": self.capacity_pending_s}
+        return out
+
+
+@dataclass
+class Stats:
+    started: float = field(default_factory=time.time)
+    by_status: Counter[int] = field(default_factory=Counter)
+    injected: Counter[int] = field(default_factory=Counter)
+    rate_limited: int = 0
+    db_locked: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        total = sum(self.by_status.values())
+        return {
+            "uptimeSeconds": round(time.time() - self.started, 3),
+            "requests": total,
+            "byStatus": {str(k): v for k, v in sorted(self.by_status.items())},
+            "server5xx": sum(v for k, v in self.by_status.items() if k >= 500)
+            - sum(v for k, v in self.injected.items() if k >= 500),
+            "injectedErrors": {str(k): v for k, v in sorted(self.injected.items())},
+            "rateLimited": self.rate_limited,
+            "databaseLocked": self.db_locked,
+        }
+
+
+class RateLimiter:
+    """A token bucket: ``rate`` requests per second, bursts up to one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return True
+            return False

@@ -1,0 +1,228 @@
+"""Time-driven state machines: a resource's state is a function of its stored timestamps, the
+current time and the speed factor. Nothing runs in the background.
+
+Trainer (emulated seconds, divided by ``speed``):
+  create:  CREATING 4 s -> PENDING 2 s (+ capacity fault) -> RUNNING
+  resume:  PENDING 2 s (+ capacity fault) -> CREATING 4 s -> RUNNING
+  RUNNING with no gateway activity for ``inactivityTimeout`` -> PAUSED (resumable)
+  preempt fault -> FAILED (resumable); :cancel -> CANCELLED (resumable)
+  DELETE -> DELETING 2 s -> DELETED (a tombstone: GET shows it, lists hide it, the id is spent)
+Deployment:
+  create: CREATING 6 s -> READY; a PATCH of replicas / trainer / transition type -> UPDATING 2 s
+  fail fault -> FAILED; DELETE -> DELETING 2 s -> gone (GET 404, the id is free again)
+Hot load: loading 2 s -> the replicas serve the snapshot.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+TRAINER_CREATING_S = 4.0
+TRAINER_PENDING_S = 2.0
+DEPLOYMENT_CREATING_S = 6.0
+UPDATING_S = 2.0
+DELETING_S = 2.0
+HOTLOAD_S = 2.0
+DEFAULT_INACTIVITY_S = 3600.0
+
+RESUMABLE = ("JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED")
+TOMBSTONE = "JOB_STATE_DELETED"
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def duration(seconds: float) -> str:
+    text = f"{seconds:.9f}".rstrip("0").rstrip(".")
+    return f"{text}s"
+
+
+# -- trainers -------------------------------------------------------------------------------------
+
+
+def trainer_running_since(doc: dict[str, Any], speed: float) -> float:
+    """When the current run cycle reaches RUNNING (it may be in the future)."""
+    return (
+        float(doc["cycleStart"])
+        + (TRAINER_CREATING_S + TRAINER_PENDING_S) / speed
+        + float(doc["extraPending"])
+    )
+
+
+def trainer_state(
+    doc: dict[str, Any], last_activity: float | None, now: float, speed: float
+) -> tuple[str, str, int, float]:
+    """(state, status message, status code, time of the last transition)."""
+    deleted_at = doc.get("deletedAt")
+    if deleted_at is not None:
+        end = float(deleted_at) + DELETING_S / speed
+        if now < end:
+            return "JOB_STATE_DELETING", "deleting", 0, float(deleted_at)
+        return TOMBSTONE, "deleted", 0, end
+    stop = doc.get("stop")
+    if stop is not None and float(stop["at"]) <= now:
+        return str(stop["state"]), str(stop["message"]), int(stop.get("code", 0)), float(stop["at"])
+    start = float(doc["cycleStart"])
+    creating = TRAINER_CREATING_S / speed
+    pending = TRAINER_PENDING_S / speed + float(doc["extraPending"])
+    if doc.get("cycleKind") == "resume":
+        if now < start + pending:
+            return "JOB_STATE_PENDING", "waiting for capacity", 0, start
+        if now < start + pending + creating:
+            return "JOB_STATE_CREATING", "starting the trainer", 0, start + pending
+    else:
+        if now < start + creating:
+            return "JOB_STATE_CREATING", "starting the trainer", 0, start
+        if now < start + creating + pending:
+            return "JOB_STATE_PENDING", "waiting for capacity", 0, start + creating
+    running = start + creating + pending
+    if not doc.get("disableInactivityCleanup"):
+        idle_from = max(running, last_activity or 0.0)
+        idle_end = idle_from + float(doc["inactivityTimeoutS"]) / speed
+        if now >= idle_end:
+            message = f"paused after {doc['inactivityTimeout']} without trainer activity (inactivityTimeout)"
+            return "JOB_STATE_PAUSED", message, 0, idle_end
+    return "JOB_STATE_RUNNING", "", 0, running
+
+
+def render_trainer(
+    doc: dict[str, Any], last_activity: float | None, now: float, speed: float
+) -> dict[str, Any]:
+    state, message, code, changed = trainer_state(doc, last_activity, now, speed)
+    out: dict[str, Any] = {
+        "name": f"accounts/{doc['account']}/rlorTrainerJobs/{doc['id']}",
+        "displayName": doc.get("displayName", ""),
+        "state": state,
+        "status": {"code": code, "message": message},
+        "createTime": iso(float(doc["createTime"])),
+        "updateTime": iso(max(changed, float(doc["updateTime"]))),
+        "createdBy": doc.get("createdBy", "local"),
+        "dataset": doc.get("dataset", ""),
+        "trainingConfig": dict(doc["trainingConfig"]),
+        "trainingShape": doc.get("trainingShape", ""),
+        "nodeCount": doc["nodeCount"],
+        "forwardOnly": bool(doc.get("forwardOnly", False)),
+        "hotLoadDeploymentId": doc.get("hotLoadDeploymentId", ""),
+        "hotLoadBucketUrl": doc.get("hotLoadBucketUrl", ""),
+        "inactivityTimeout": doc["inactivityTimeout"],
+        "serviceMode": bool(doc.get("serviceMode", True)),
+        "keepAlive": bool(doc.get("keepAlive", False)),
+        "useReservation": bool(doc.get("useReservation", False)),
+    }
+    if doc.get("trainerReplicaCount") is not None:
+        out["trainerReplicaCount"] = doc["trainerReplicaCount"]
+    for key in ("reservationTarget", "purpose", "managedBy", "extraValues"):
+        if doc.get(key):
+            out[key] = doc[key]
+    if doc.get("preemptible"):
+        out["preemptible"] = True
+    if doc.get("disableInactivityCleanup"):
+        out["disableInactivityCleanup"] = True
+    if state in ("JOB_STATE_COMPLETED", "JOB_STATE_CANCELLED", "JOB_STATE_FAILED", TOMBSTONE):
+        out["completedTime"] = iso(changed)
+    return out
+
+
+# -- deployments ----------------------------------------------------------------------------------
+
+
+def deployment_state(doc: dict[str, Any], now: float, speed: float) -> str | None:
+    """The state, or None once a deleted deployment is gone."""
+    deleted_at = doc.get("deletedAt")
+    if deleted_at is not None:
+        return "DELETING" if now < float(deleted_at) + DELETING_S / speed else None
+    failed = doc.get("failed")
+    if failed is not None and float(failed["at"]) <= now:
+        return "FAILED"
+    if now < float(doc["createTime"]) + DEPLOYMENT_CREATING_S / speed:
+        return "CREATING"
+    if now < float(doc.get("updatingUntil") or 0.0):
+        return "UPDATING"
+    return "READY"
+
+
+def desired_replicas(doc: dict[str, Any]) -> int:
+    lo, hi = int(doc["minReplicaCount"]), int(doc["maxReplicaCount"])
+    return 0 if hi <= 0 else min(hi, max(lo, 1))
+
+
+def current_replicas(state: str, doc: dict[str, Any]) -> int:
+    return desired_replicas(doc) if state in ("READY", "UPDATING") else 0
+
+
+def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, Any]:
+    replicas = current_replicas(state, doc)
+    failed = doc.get("failed")
+    message = str(failed["message"]) if state == "FAILED" and failed else ""
+    out: dict[str, Any] = {
+        "name": f"accounts/{doc['account']}/deployments/{doc['id']}",
+        "displayName": doc.get("displayName", ""),
+        "description": doc.get("description", ""),
+        "baseModel": doc["baseModel"],
+        "state": state,
+        "status": {"code": 13 if state == "FAILED" else 0, "message": message},
+        "createTime": iso(float(doc["createTime"])),
+        "updateTime": iso(float(doc["updateTime"])),
+        "minReplicaCount": doc["minReplicaCount"],
+        "maxReplicaCount": doc["maxReplicaCount"],
+        "desiredReplicaCount": desired_replicas(doc),
+        "replicaCount": replicas,
+        "replicaStats": {
+            "pendingSchedulingReplicaCount": 0,
+            "downloadingModelReplicaCount": 0,
+            "initializingReplicaCount": desired_replicas(doc) if state == "CREATING" else 0,
+            "readyReplicaCount": replicas,
+        },
+        "acceleratorType": doc["acceleratorType"],
+        "acceleratorCount": doc["acceleratorCount"],
+        "precision": doc.get("precision", "BF16"),
+        "deploymentShape": doc.get("deploymentShape", ""),
+        "region": doc.get("region", ""),
+        "placement": {"region": doc.get("region", "")},
+        "enableHotLoad": bool(doc.get("enableHotLoad", True)),
+        "forTraining": bool(doc.get("forTraining", False)),
+        "hotLoadBucketType": doc.get("hotLoadBucketType", "FW_HOSTED"),
+        "hotLoadBucketUrl": doc.get("hotLoadBucketUrl", ""),
+        "hotLoadTrainerJob": doc.get("hotLoadTrainerJob", ""),
+        "hotLoadTransitionType": doc.get("hotLoadTransitionType") or "ASYNC",
+        "annotations": dict(doc.get("annotations") or {}),
+    }
+    if doc.get("deletedAt") is not None:
+        out["deleteTime"] = iso(float(doc["deletedAt"]))
+    for key in ("extraArgs", "extraValues"):
+        if doc.get(key):
+            out[key] = doc[key]
+    if doc.get("preemptible"):
+        out["preemptible"] = True
+    return out
+
+
+def hotload_status(doc: dict[str, Any], state: str, now: float, speed: float) -> dict[str, Any]:
+    """The hot-load status: one entry per current replica."""
+    load = doc.get("hotload") or {}
+    current = load.get("current")
+    target = load.get("target")
+    error = load.get("error")
+    stage, readiness, message = "idle", current is not None, ""
+    if target is not None:
+        if error:
+            stage, readiness, message = "error", False, str(error)
+        elif now < float(load["startedAt"]) + HOTLOAD_S / speed:
+            stage, readiness, message = "loading", False, f"loading {target}"
+        else:
+            current, stage, readiness = target, "done", True
+    if state == "UPDATING":
+        readiness = False
+    replicas = []
+    for i in range(current_replicas(state, doc)):
+        replicas.append(
+            {
+                "identity": f"{doc['id']}-{int(doc.get('podGeneration', 0)):04d}-{i}",
+                "current_snapshot_identity": current,
+                "readiness": readiness,
+                "loading_state": {"stage": stage, "target_snapshot_identity": target, "message": message},
+            }
+        )
+    return {"replicas": replicas}
