@@ -261,7 +261,7 @@ class TrainerSpec(_Frozen):
     training_shape: TrainingShapeName | None = None
     accelerator: Accelerator | None = None
     node_count: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(default=1e-5, gt=0)
+    learning_rate: float = Field(default=1e-5, gt=0, allow_inf_nan=False)
     max_context_length: int | None = Field(default=None, ge=1)
     replica_count: int | None = Field(default=None, ge=1)
     region: str | None = None

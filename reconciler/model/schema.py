@@ -1,0 +1,76 @@
+"""JSON Schema for fwctl's documents, generated from the models (``fwctl schema`` writes ``schemas/``).
+
+:data:`SCHEMA_MODELS` maps a schema name to a model or any type pydantic can describe; each
+becomes ``schemas/<name>.schema.json``. Add plan and state documents here to publish them too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+
+from reconciler.model.resources import Deployment, ReferenceTrainer, Stack, SyncBinding, Trainer
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: Any manifest document, told apart by ``kind``.
+ManifestDocument = Annotated[Stack | Trainer | ReferenceTrainer | Deployment | SyncBinding, Field(discriminator="kind")]
+
+#: schema name -> type; ``<name>.schema.json`` in the output directory.
+SCHEMA_MODELS: dict[str, Any] = {
+    "stack": Stack,
+    "trainer": Trainer,
+    "referencetrainer": ReferenceTrainer,
+    "deployment": Deployment,
+    "syncbinding": SyncBinding,
+    "manifest": ManifestDocument,
+}
+
+_TITLES = {"manifest": "fwctl/v1 manifest document"}
+
+
+def _drop_property_titles(node: Any) -> None:
+    # pydantic titles every property after its Python name ("Basemodel"); editors show the key anyway.
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            for value in properties.values():
+                if isinstance(value, dict):
+                    value.pop("title", None)
+        for value in node.values():
+            _drop_property_titles(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_property_titles(value)
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of one registered document type (aliases, i.e. camelCase keys)."""
+    schema = TypeAdapter(SCHEMA_MODELS[name]).json_schema(by_alias=True, mode="validation")
+    _drop_property_titles(schema)
+    if name in _TITLES:
+        schema["title"] = _TITLES[name]
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema}
+
+
+def schema_files() -> dict[str, str]:
+    """File name -> JSON text for every registered schema (stable output, newline-terminated)."""
+    return {
+        f"{name}.schema.json": json.dumps(json_schema(name), indent=2, ensure_ascii=False) + "\n"
+        for name in SCHEMA_MODELS
+    }
+
+
+def write_schemas(directory: str) -> list[str]:
+    """Write every schema into ``directory`` (created if missing); returns the paths written."""
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for file_name, text in schema_files().items():
+        path = os.path.join(directory, file_name)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        written.append(path)
+    return written
