@@ -7,6 +7,7 @@ that needs it, so `fwctl --help` and `fwctl validate` start fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -293,6 +294,420 @@ def local_fault(
 
 
 # --- plan / apply / destroy / show / output / state (issue 4) ------------------------------------
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class _Fail(click.ClickException):
+    """A one-line (or one-line-per-problem) error and exit status 1; never a traceback."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+def _files_option(fn: Any) -> Any:
+    return click.option(
+        "-f", "--file", "files", multiple=True, metavar="PATH",
+        help="Manifest file or directory (repeatable; '-' for stdin). Default: the current directory.",
+    )(fn)
+
+
+def _engine_options(fn: Any) -> Any:
+    fn = click.option("--endpoint", metavar="URL|local", help="Control plane to use (default: see README).")(fn)
+    fn = click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE",
+                      help="State location (default .fwctl/state.json; env FWCTL_STATE).")(fn)
+    fn = click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION",
+                      help="How long to wait for a state lock held by someone else.")(fn)
+    fn = click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")(fn)
+    return fn
+
+
+def _setup_logging(verbose: int) -> None:
+    import logging
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+
+
+def _seconds(text: str) -> float:
+    from reconciler.model.duration import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except (ValueError, TypeError) as exc:
+        raise _Fail(f"--lock-timeout: {exc}") from None
+
+
+class _Session:
+    """Everything one command wires together: manifests, endpoint, state backend, provider."""
+
+    def __init__(self, files: tuple[str, ...], endpoint_flag: str | None, state_location: str | None,
+                 *, need_manifests: bool = True):
+        import os
+
+        from reconciler.manifest import ManifestError, load_manifests
+        from reconciler.provider.endpoint import resolve_endpoint
+        from reconciler.state import StateError, open_backend
+
+        self.manifests = None
+        if need_manifests:
+            try:
+                self.manifests = load_manifests(list(files) or ["."])
+            except ManifestError as exc:
+                raise _Fail(str(exc)) from None
+        stack_spec = self.manifests.stack.spec if self.manifests and self.manifests.stack else None
+        self.stack = self.manifests.stack_name if self.manifests else "default"
+        try:
+            self.endpoint = resolve_endpoint(endpoint_flag, os.environ, stack_spec.endpoint if stack_spec else None)
+        except ValueError as exc:
+            raise _Fail(str(exc)) from None
+        location = state_location or (stack_spec.state if stack_spec else None)
+        try:
+            self.backend = open_backend(location)
+        except StateError as exc:
+            raise _Fail(str(exc)) from None
+
+    def notice(self) -> None:
+        if self.endpoint.embedded:
+            click.echo(
+                "Using the embedded local control plane (.fwctl/local.db); set FIREWORKS_API_KEY "
+                "(or --endpoint URL) to target Fireworks.", err=True,
+            )
+
+    def provider(self) -> Any:
+        import httpx
+
+        from reconciler.provider import FireworksProvider
+
+        if self.endpoint.embedded:
+            import os
+
+            from reconciler.local import LocalConfig, create_app
+
+            db = os.environ.get("FWCTL_LOCAL_DB", ".fwctl/local.db")
+            speed = float(os.environ.get("FWCTL_LOCAL_SPEED", "1"))
+            app = create_app(LocalConfig(db_path=db, speed=speed))
+            transport = httpx.ASGITransport(app=app)
+            return FireworksProvider("http://fwctl-local", self.endpoint.api_key, transport=transport)
+        return FireworksProvider(self.endpoint.url, self.endpoint.api_key)
+
+    def read_state(self) -> Any:
+        from reconciler.state import StateError
+
+        try:
+            return self.backend.read()
+        except StateError as exc:
+            raise _Fail(str(exc)) from None
+
+    def lock(self, operation: str, timeout: float) -> str:
+        import getpass
+        import os
+        import socket
+
+        from reconciler.model.state import LockInfo
+        from reconciler.state import LockHeld, StateError, lock_with_timeout
+
+        host = socket.gethostname()
+        info = LockInfo(operation=operation, who=f"{getpass.getuser()}@{host}", host=host, pid=os.getpid(),
+                        version=__version__, path=self.backend.describe())
+
+        def waiting(holder: LockInfo) -> None:
+            click.echo(f"Waiting for the state lock: {holder.describe()}", err=True)
+
+        try:
+            return lock_with_timeout(self.backend, info, timeout, on_wait=waiting)
+        except LockHeld as exc:
+            raise _Fail(f"the state at {self.backend.describe()} is locked: {exc.holder.describe()}; "
+                        f"retry later, raise --lock-timeout, or run 'fwctl force-unlock {exc.holder.id}'") from None
+        except StateError as exc:
+            raise _Fail(str(exc)) from None
+
+
+async def _make_plan(session: _Session, provider: Any, prior: Any, *, destroy: bool,
+                     targets: tuple[str, ...]) -> Any:
+    import uuid
+
+    from reconciler.planner import PlanError, PlanRequest, plan_changes
+    from reconciler.provider.errors import ProviderError
+    from reconciler.refresh import refresh
+
+    manifests = session.manifests
+    resources = manifests.resources if manifests else {}
+    try:
+        observed = await refresh(provider, session.stack, resources, prior)
+    except ProviderError as exc:
+        raise _Fail(f"reading the account failed: {exc}") from None
+    stack_spec = manifests.stack.spec if manifests and manifests.stack else None
+    request = PlanRequest(
+        stack=session.stack,
+        endpoint=session.endpoint.url,
+        observed=observed,
+        prior=prior,
+        resources=resources,
+        stack_region=stack_spec.region if stack_spec else None,
+        manifests_digest=manifests.digest if manifests else "",
+        destroy=destroy,
+        targets=targets,
+        id_seed=prior.lineage if prior else str(uuid.uuid4()),
+        locate=manifests.locate if manifests else None,
+    )
+    try:
+        return plan_changes(request)
+    except PlanError as exc:
+        raise _Fail(str(exc)) from None
+
+
+def _colour() -> bool:
+    import os
+
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _print_plan(plan: Any) -> None:
+    from reconciler.render import plan_text
+
+    if _colour():
+        from rich.console import Console
+
+        Console(highlight=False).print(plan_text(plan, colour=True))
+    else:
+        click.echo(plan_text(plan))
+
+
+@main.command()
+@_files_option
+@_engine_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending, 0 when none.")
+@click.option("--destroy", "destroy", is_flag=True, help="Plan the destruction of everything in state.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+         verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], as_json: bool) -> None:
+    """Show what apply would do, and why."""
+    import asyncio
+    import json
+
+    _setup_logging(verbose)
+    session = _Session(files, endpoint, state_location)
+    session.notice()
+    lock_id = session.lock("plan", _seconds(lock_timeout))
+    try:
+        prior = session.read_state()
+
+        async def run() -> Any:
+            async with session.provider() as provider:
+                return await _make_plan(session, provider, prior, destroy=destroy, targets=targets)
+
+        result = asyncio.run(run())
+    finally:
+        session.backend.unlock(lock_id)
+    if as_json:
+        from reconciler.render import plan_json
+
+        click.echo(json.dumps(plan_json(result), indent=2))
+    else:
+        _print_plan(result)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _confirm(auto_approve: bool, what: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise _Fail(f"no terminal to confirm the {what}: re-run with --auto-approve")
+    answer = click.prompt(f"Do you want to perform this {what}? Only 'yes' will be accepted", default="",
+                          show_default=False)
+    if answer.strip() != "yes":
+        raise _Fail(f"{what} cancelled")
+
+
+def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+                   verbose: int, auto_approve: bool, parallelism: int, destroy: bool,
+                   targets: tuple[str, ...]) -> None:
+    import asyncio
+
+    from reconciler.executor import Executor, StateRecorder, initial_state
+
+    _setup_logging(verbose)
+    session = _Session(files, endpoint, state_location)
+    session.notice()
+    what = "destroy" if destroy else "apply"
+    lock_id = session.lock(what, _seconds(lock_timeout))
+    try:
+        prior = session.read_state()
+
+        async def run() -> Any:
+            async with session.provider() as provider:
+                the_plan = await _make_plan(session, provider, prior, destroy=destroy, targets=targets)
+                _print_plan(the_plan)
+                if not the_plan.has_changes:
+                    return None
+                await asyncio.to_thread(_confirm, auto_approve, what)
+                doc = prior or initial_state(session.stack, the_plan.state_lineage, session.endpoint.url,
+                                             the_plan.account, __version__)
+                recorder = StateRecorder(session.backend, doc)
+                reporter = _reporter()
+                executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism)
+                try:
+                    return await executor.apply(the_plan)
+                finally:
+                    reporter.close()
+
+        result = asyncio.run(run())
+    except KeyboardInterrupt:
+        raise _Fail("interrupted: finished changes are recorded in state; run apply again to continue") from None
+    finally:
+        session.backend.unlock(lock_id)
+    if result is None:
+        return
+    click.echo("")
+    if result.ok:
+        click.echo(f"{what.capitalize()} complete: {len(result.done)} changes carried out.")
+        return
+    lines = [f"{what.capitalize()} failed: {len(result.done)} done, {len(result.failed)} failed, "
+             f"{len(result.skipped)} skipped."]
+    lines += [f"  {address}: {message}" for address, message in result.failed.items()]
+    lines += [f"  {address}: skipped ({message})" for address, message in result.skipped.items()]
+    raise _Fail("\n".join(lines))
+
+
+def _reporter() -> Any:
+    from reconciler.progress import LineReporter, TableReporter
+
+    return TableReporter() if sys.stdout.isatty() and sys.stderr.isatty() else LineReporter()
+
+
+@main.command()
+@_files_option
+@_engine_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+def apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+          verbose: int, auto_approve: bool, parallelism: int, targets: tuple[str, ...]) -> None:
+    """Make the account match the manifests."""
+    _apply_command(files, endpoint, state_location, lock_timeout, verbose, auto_approve, parallelism,
+                   False, targets)
+
+
+@main.command()
+@_files_option
+@_engine_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
+def destroy(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+            verbose: int, auto_approve: bool, parallelism: int) -> None:
+    """Tear the stack down: trainers deleted, deployments scaled to zero (or per onDestroy)."""
+    _apply_command(files, endpoint, state_location, lock_timeout, verbose, auto_approve, parallelism, True, ())
+
+
+def _state_only(files: tuple[str, ...], state_location: str | None) -> Any:
+    return _Session(files, "local", state_location, need_manifests=bool(files))
+
+
+@main.command()
+@_files_option
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+@click.option("--json", "as_json", is_flag=True, help="Print the state document as JSON.")
+def show(files: tuple[str, ...], state_location: str | None, as_json: bool) -> None:
+    """Show what fwctl manages: remote ids, attachments, served snapshots."""
+    from reconciler.render import state_text
+
+    doc = _state_only(files, state_location).read_state()
+    if as_json:
+        click.echo(doc.model_dump_json(indent=2) if doc else "{}")
+    else:
+        click.echo(state_text(doc))
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def output(name: str | None, state_location: str | None, as_json: bool) -> None:
+    """What a training loop needs: job ids, gateway URLs, inference models, attachments."""
+    import json
+
+    from reconciler.render import outputs_json
+
+    data = outputs_json(_state_only((), state_location).read_state())
+    if name:
+        matches = {a: v for a, v in data.items() if a == name or a.split("/", 1)[-1] == name}
+        if not matches:
+            raise _Fail(f"no output named {name!r}; known: {', '.join(data) or 'none'}")
+        data = matches
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    for address, values in data.items():
+        click.echo(address)
+        for key, value in values.items():
+            if value is not None:
+                click.echo(f"  {key} = {value}")
+
+
+@main.group()
+def state() -> None:
+    """Inspect or edit the state."""
+
+
+@state.command("list")
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+def state_list(state_location: str | None) -> None:
+    """One address per line."""
+    doc = _state_only((), state_location).read_state()
+    for address in doc.resources if doc else ():
+        click.echo(address)
+
+
+@state.command("show")
+@click.argument("address")
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+def state_show(address: str, state_location: str | None) -> None:
+    """One address, as JSON."""
+    doc = _state_only((), state_location).read_state()
+    res = doc.resources.get(address) if doc else None
+    if res is None:
+        raise _Fail(f"{address} is not in the state")
+    click.echo(res.model_dump_json(indent=2))
+
+
+@state.command("rm")
+@click.argument("address")
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+@click.option("--lock-timeout", default="0s", metavar="DURATION")
+def state_rm(address: str, state_location: str | None, lock_timeout: str) -> None:
+    """Forget an address (the remote resource is left as it is)."""
+    session = _state_only((), state_location)
+    lock_id = session.lock("state rm", _seconds(lock_timeout))
+    try:
+        doc = session.read_state()
+        if doc is None or address not in doc.resources:
+            raise _Fail(f"{address} is not in the state")
+        session.backend.write(doc.with_resource(address, None).next_version())
+    finally:
+        session.backend.unlock(lock_id)
+    click.echo(f"Removed {address} from the state.")
+
+
+@main.command("force-unlock")
+@click.argument("lock_id")
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+def force_unlock(lock_id: str, state_location: str | None) -> None:
+    """Release a state lock left by someone else (its id is printed to whoever waits)."""
+    from reconciler.state import StateError
+
+    session = _state_only((), state_location)
+    try:
+        session.backend.force_unlock(lock_id)
+    except StateError as exc:
+        raise _Fail(str(exc)) from None
+    click.echo(f"Lock {lock_id} released.")
+
+
 
 
 if __name__ == "__main__":  # pragma: no cover

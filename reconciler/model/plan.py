@@ -69,7 +69,8 @@ class Change(_Value):
     diffs: tuple[FieldDiff, ...] = ()
     reasons: tuple[str, ...] = ()
     replace_paths: tuple[str, ...] = ()
-    depends_on: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # must be usable (ready) before this change starts
+    after_created: tuple[str, ...] = ()  # must merely exist (its remote create accepted)
     # Settings the executor needs that are not part of the compared config (timeouts, labels,
     # spec digest, the pinned snapshot, the bound trainer's job, ...).
     extras: dict[str, Any] = Field(default_factory=dict)

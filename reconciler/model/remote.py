@@ -8,6 +8,7 @@ the planner compares desired configs against observed ones field by field.
 from __future__ import annotations
 
 from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -180,3 +181,24 @@ def shape_of(name: str | None) -> str | None:
     """The shape a (possibly versioned) shape name belongs to: version drift is not a change."""
     return name.split("/versions/")[0] if name else name
 
+
+
+class Observed(_Value):
+    """A fresh read of the account: everything the planner may look at, keyed by remote id.
+
+    A key mapped to ``None`` was looked for and not found.
+    """
+
+    account: str
+    trainers: dict[str, TrainerJob | None] = Field(default_factory=dict)
+    deployments: dict[str, DeploymentInfo | None] = Field(default_factory=dict)
+    checkpoints: dict[str, tuple[Checkpoint, ...]] = Field(default_factory=dict)  # by job id
+    hot_load: dict[str, HotLoadStatus] = Field(default_factory=dict)  # by deployment id
+    training_shapes: dict[str, TrainingShapeVersion] = Field(default_factory=dict)  # by name as declared
+    deployment_shapes: dict[str, DeploymentShapeVersion] = Field(default_factory=dict)
+
+    def trainer_name(self, job_id: str) -> str:
+        return f"accounts/{self.account}/rlorTrainerJobs/{job_id}"
+
+    def deployment_name(self, deployment_id: str) -> str:
+        return f"accounts/{self.account}/deployments/{deployment_id}"

@@ -45,6 +45,7 @@ class ResourceState(_Value):
     status: str = "created"  # created | parked (scaled to zero, no longer declared) | pending
     pending: PendingOperation | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    lifecycle: dict[str, Any] = Field(default_factory=dict)  # as declared, for a later destroy
     depends_on: tuple[str, ...] = ()
     updated_at: datetime = Field(default_factory=utcnow)
 
