@@ -151,7 +151,9 @@ def test_live_lock_of_another_process_is_reported_with_holder(tmp_path: Path) ->
         sys.stdin.readline()
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "locked"
         with pytest.raises(LockHeld) as caught:
@@ -178,7 +180,9 @@ def test_live_lock_of_another_process_is_reported_with_holder(tmp_path: Path) ->
         (b"\xff\xfe", "invalid JSON"),
     ],
 )
-def test_corrupt_file_is_a_clean_error_and_never_overwritten(tmp_path: Path, content: bytes, fragment: str) -> None:
+def test_corrupt_file_is_a_clean_error_and_never_overwritten(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
     path = tmp_path / "state.json"
     path.write_bytes(content)
     backend = LocalFileBackend(path)

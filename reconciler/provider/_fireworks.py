@@ -76,7 +76,8 @@ class FireworksProvider:
         self._account: str | None = None
         self._account_lock = asyncio.Lock()
         self._hot_load_reset_supported = True
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # seam for tests
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # seams for tests
+        self._clock: Callable[[], float] = time.monotonic
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout_s),
@@ -133,7 +134,7 @@ class FireworksProvider:
         raises ``ProviderError`` when no response could be had.
         """
         headers = self._headers(bearer=bearer, extra=extra_headers)
-        deadline = time.monotonic() + self.retry_budget_s
+        deadline = self._clock() + self.retry_budget_s
         path = httpx.URL(url).raw_path.decode("ascii", "replace")
         attempt = 0
         while True:
@@ -167,7 +168,7 @@ class FireworksProvider:
             else:
                 logger.debug("%s %s -> %s (%.3fs)", method, path, type(failure).__name__, elapsed)
             delay = self._retry_delay(attempt, response)
-            if not retry or time.monotonic() + delay > deadline:
+            if not retry or self._clock() + delay > deadline:
                 if response is not None:
                     return response
                 raise ProviderError(
@@ -227,7 +228,9 @@ class FireworksProvider:
             params = {"pageSize": str(page_size)}
             if token:
                 params["pageToken"] = token
-            response = await self._request("GET", url, params=params, timeout=min(READ_TIMEOUT_S, self.timeout_s))
+            response = await self._request(
+                "GET", url, params=params, timeout=min(READ_TIMEOUT_S, self.timeout_s)
+            )
             data = await self._json(response, context)
             if not isinstance(data, Mapping):
                 raise ProviderError(f"{context}: expected a JSON object, got {type(data).__name__}")
@@ -254,11 +257,15 @@ class FireworksProvider:
                 data = await self._json(response, context)
                 accounts = (data.get("accounts") if isinstance(data, Mapping) else None) or []
                 if not accounts:
-                    raise ProviderError(f"{context}: the API key is not associated with any Fireworks account")
+                    raise ProviderError(
+                        f"{context}: the API key is not associated with any Fireworks account"
+                    )
                 if len(accounts) > 1:
                     ids = [str(_wire._obj(a).get("name", "")).removeprefix("accounts/") for a in accounts]
-                    raise ProviderError(f"{context}: the API key has access to several accounts {ids}; "
-                                        "fwctl needs a key bound to exactly one")
+                    raise ProviderError(
+                        f"{context}: the API key has access to several accounts {ids}; "
+                        "fwctl needs a key bound to exactly one"
+                    )
                 account = str(_wire._obj(accounts[0]).get("name", "")).removeprefix("accounts/")
                 if not account:
                     raise ProviderError(f"{context}: the account has no name")
@@ -322,7 +329,9 @@ class FireworksProvider:
     async def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         url = await self._account_url(f"rlorTrainerJobs/{job_id}/checkpoints")
         rows = await self._paginate(
-            url, ("checkpoints", "rlorTrainerJobCheckpoints"), CHECKPOINT_PAGE_SIZE,
+            url,
+            ("checkpoints", "rlorTrainerJobCheckpoints"),
+            CHECKPOINT_PAGE_SIZE,
             f"listing checkpoints of trainer job {job_id}",
         )
         return [_wire.checkpoint_from_wire(row) for row in rows if isinstance(row, Mapping)]
@@ -386,7 +395,9 @@ class FireworksProvider:
     async def _shape_version(self, name: str, kind: str, pattern: Any, list_key: str) -> Any:
         context = f"resolving {kind} {name}"
         if not pattern.match(name):
-            raise ValidationError(f"{context}: expected accounts/<account>/{kind}s/<shape>[/versions/<version>]")
+            raise ValidationError(
+                f"{context}: expected accounts/<account>/{kind}s/<shape>[/versions/<version>]"
+            )
         if _wire.is_versioned(name):
             data = await self._get_or_none(f"{self.base_url}/v1/{name}", context)
             if data is None:
@@ -402,7 +413,9 @@ class FireworksProvider:
         return versions[0]
 
     async def get_training_shape_version(self, name: str) -> TrainingShapeVersion:
-        data = await self._shape_version(name, "trainingShape", _wire.TRAINING_SHAPE_RE, "trainingShapeVersions")
+        data = await self._shape_version(
+            name, "trainingShape", _wire.TRAINING_SHAPE_RE, "trainingShapeVersions"
+        )
         return _wire.training_shape_version_from_wire(data)
 
     async def get_deployment_shape_version(self, name: str) -> DeploymentShapeVersion:
@@ -438,8 +451,9 @@ class FireworksProvider:
         context = f"reading the hot-load status of deployment {dep_id}"
         url = f"{self.hotload_url}/hot_load/v1/models/hot_load"
         headers = await self._hot_load_headers(dep_id, base_model)
-        response = await self._request("GET", url, bearer=True, extra_headers=headers,
-                                       timeout=min(READ_TIMEOUT_S, self.timeout_s))
+        response = await self._request(
+            "GET", url, bearer=True, extra_headers=headers, timeout=min(READ_TIMEOUT_S, self.timeout_s)
+        )
         data = await self._json(response, context)
         try:
             return _wire.hot_load_status_from_wire(data)

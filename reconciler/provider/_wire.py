@@ -180,7 +180,11 @@ def trainer_job_from_wire(data: Mapping[str, Any]) -> TrainerJob:
 
 def trainer_launch_path(config: TrainerConfig) -> str:
     """``shape`` (a training shape is named), ``manual`` (infra fields set) or ``auto``."""
-    manual = config.accelerator_type is not None or config.accelerator_count is not None or config.node_count is not None
+    manual = (
+        config.accelerator_type is not None
+        or config.accelerator_count is not None
+        or config.node_count is not None
+    )
     if config.training_shape:
         if manual:
             raise ValueError(
@@ -361,7 +365,9 @@ def training_shape_version_from_wire(data: Mapping[str, Any]) -> TrainingShapeVe
         accelerator_type=_str(_get(snap, "acceleratorType", "accelerator_type")),
         accelerator_count=_positive_int(_get(snap, "acceleratorCount", "accelerator_count")),
         node_count=_positive_int(_get(snap, "nodeCount", "node_count")) or 1,
-        max_context_length=_positive_int(_get(snap, "maxSupportedContextLength", "max_supported_context_length")),
+        max_context_length=_positive_int(
+            _get(snap, "maxSupportedContextLength", "max_supported_context_length")
+        ),
         deployment_shape_version=_str(_get(snap, "deploymentShapeVersion", "deployment_shape_version")),
     )
 

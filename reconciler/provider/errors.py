@@ -24,7 +24,9 @@ class ProviderError(Exception):
         self.retryable = retryable
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, status={self.status!r}, retryable={self.retryable!r})"
+        return (
+            f"{type(self).__name__}({self.message!r}, status={self.status!r}, retryable={self.retryable!r})"
+        )
 
 
 class NotFound(ProviderError):

@@ -84,7 +84,9 @@ class LocalFileBackend:
             try:
                 parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
             except OSError as exc:
-                raise StateError(f"{parent}: cannot create the state directory: {exc.strerror or exc}") from None
+                raise StateError(
+                    f"{parent}: cannot create the state directory: {exc.strerror or exc}"
+                ) from None
 
     # -- lock ---------------------------------------------------------------------------------
 
@@ -181,7 +183,9 @@ class LocalFileBackend:
             if fd is None:
                 holder = self._read_lock_file()
                 who = holder.describe() if holder else "nobody"
-                raise StateError(f"{self.path}: cannot unlock {lock_id}: this process does not hold it ({who})")
+                raise StateError(
+                    f"{self.path}: cannot unlock {lock_id}: this process does not hold it ({who})"
+                )
             try:
                 # Unlink while still holding the flock, so no one can claim the dying file.
                 with contextlib.suppress(FileNotFoundError):
@@ -209,8 +213,10 @@ def _parse_document(path: Path, raw: bytes) -> StateDocument:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateError(f"{path}: not a valid fwctl state file (invalid JSON: {exc}); "
-                         f"fix it or restore {path.name}.backup") from None
+        raise StateError(
+            f"{path}: not a valid fwctl state file (invalid JSON: {exc}); "
+            f"fix it or restore {path.name}.backup"
+        ) from None
     if not isinstance(data, dict):
         raise StateError(f"{path}: not a valid fwctl state file (expected a JSON object)")
     version = data.get("format_version")

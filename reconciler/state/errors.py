@@ -1,8 +1,8 @@
 """Errors raised by state backends.
 
-    StateError            the state could not be read or written (one line, names the location)
-     ├── StateConflict    a write that would lose data: another lineage, or a serial that does not rise
-     └── LockHeld         the state is locked by someone else; ``holder`` says who, for what, since when
+StateError            the state could not be read or written (one line, names the location)
+ ├── StateConflict    a write that would lose data: another lineage, or a serial that does not rise
+ └── LockHeld         the state is locked by someone else; ``holder`` says who, for what, since when
 """
 
 from __future__ import annotations
