@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
+import reconciler.local as local_plane
 from reconciler.model.remote import DeploymentConfig, TrainerConfig
 from reconciler.provider import (
     AuthError,
@@ -1005,3 +1006,257 @@ def test_endpoint_plain_http_only_for_loopback() -> None:
         resolve_endpoint("https://api.fireworks.ai", {}, None)
     with pytest.raises(ValueError, match="not an http"):
         resolve_endpoint("ftp://x", {"FIREWORKS_API_KEY": KEY}, None)
+
+
+# -- against the local control plane ----------------------------------------------------------
+
+LOCAL_KEY = "fwctl-local-key"
+QWEN = "accounts/fireworks/models/qwen3-8b"
+LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-lora"
+POLICY_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
+DEP_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+
+
+class Local:
+    """The local control plane in-process, with a clock the test moves."""
+
+    def __init__(self, tmp_path: Any) -> None:
+        self.now = 1_750_000_000.0
+        config = local_plane.LocalConfig(db_path=str(tmp_path / "local.db"), speed=100)
+        self.app = local_plane.create_app(config, clock=lambda: self.now)
+
+    def provider(self, **kw: Any) -> FireworksProvider:
+        p = FireworksProvider(
+            "http://127.0.0.1:8787", LOCAL_KEY, transport=httpx.ASGITransport(app=self.app), **kw
+        )
+
+        async def no_sleep(delay: float) -> None:
+            self.now += delay
+
+        p._sleep = no_sleep
+        p._clock = lambda: self.now
+        return p
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def admin(self, method: str, path: str, payload: Any = None) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8787") as client:
+            return await client.request(method, path, json=payload, headers={"X-Api-Key": LOCAL_KEY})
+
+
+@pytest.fixture
+def local(tmp_path: Any) -> Local:
+    return Local(tmp_path)
+
+
+def test_local_trainer_lifecycle_on_the_shape_path(local: Local) -> None:
+    config = TrainerConfig(
+        base_model=QWEN,
+        lora_rank=16,
+        learning_rate=1e-4,
+        training_shape=LORA_SHAPE,
+        display_name="policy",
+        inactivity_timeout=1800,
+    )
+
+    async def go() -> None:
+        async with local.provider() as p:
+            assert await p.account_id() == "fwctl-local"
+            job = await p.create_trainer_job("policy-1", config)
+            assert job.job_id == "policy-1" and job.name == "accounts/fwctl-local/rlorTrainerJobs/policy-1"
+            assert job.state == "JOB_STATE_CREATING"
+            # read back: the pinned version the job runs on, and what we sent
+            assert job.config.training_shape == f"{LORA_SHAPE}/versions/v2"
+            assert (job.config.lora_rank, job.config.learning_rate) == (16, 1e-4)
+            assert (job.config.display_name, job.config.inactivity_timeout) == ("policy", 1800)
+            assert not await p.trainer_healthy("policy-1")
+            local.advance(1.0)
+            running = await p.get_trainer_job("policy-1")
+            assert running is not None and running.running
+            assert await p.trainer_healthy("policy-1")
+            assert await p.get_trainer_job("nope") is None
+
+            # 409 -> GET -> the same job (idempotent create)
+            again = await p.create_trainer_job("policy-1", config)
+            assert again.job_id == "policy-1" and again.running
+
+            # preempted -> resume
+            await local.admin("POST", "/_local/v1/faults", {"kind": "preempt", "trainer": "policy-1"})
+            failed = await p.get_trainer_job("policy-1")
+            assert failed is not None and failed.resumable and "preempted" in failed.status_message
+            resumed = await p.resume_trainer_job("policy-1")
+            assert not resumed.resumable
+
+            # delete -> tombstone: the id is spent
+            await p.delete_trainer_job("policy-1")
+            await p.delete_trainer_job("policy-1")  # twice is fine
+            await p.delete_trainer_job("never-existed")
+            local.advance(1.0)
+            assert [j.job_id for j in await p.list_trainer_jobs()] == []
+            with pytest.raises(ProviderError, match="cannot be reused") as caught:
+                await p.create_trainer_job("policy-1", config)
+            assert not caught.value.retryable
+
+    run(go())
+
+
+def test_local_manual_and_auto_paths_and_validation(local: Local) -> None:
+    async def go() -> None:
+        async with local.provider() as p:
+            manual = await p.create_trainer_job(
+                "manual-1",
+                TrainerConfig(base_model=QWEN, accelerator_type="NVIDIA_H200_141GB", accelerator_count=8),
+            )
+            assert manual.config.accelerator_count == 8 and manual.config.node_count == 1
+            auto = await p.create_trainer_job("ref-1", TrainerConfig(base_model=QWEN, forward_only=True))
+            assert auto.config.forward_only
+            with pytest.raises(ValidationError) as caught:
+                await p.create_trainer_job(
+                    "bad-1", TrainerConfig(base_model="accounts/fireworks/models/nope")
+                )
+            assert caught.value.status == 400
+
+    run(go())
+
+
+def test_local_list_paginates(local: Local) -> None:
+    async def go() -> None:
+        async with local.provider() as p:
+            await asyncio.gather(
+                *(
+                    p.create_trainer_job(
+                        f"t-{i:03d}", TrainerConfig(base_model=QWEN, training_shape=POLICY_SHAPE)
+                    )
+                    for i in range(205)
+                )
+            )
+            before = p.requests
+            jobs = await p.list_trainer_jobs()
+            assert sorted(j.job_id for j in jobs) == [f"t-{i:03d}" for i in range(205)]
+            assert p.requests - before == 2  # 200 per page
+
+    run(go())
+
+
+def test_local_deployment_create_update_delete(local: Local) -> None:
+    async def go() -> None:
+        async with local.provider() as p:
+            trainer = await p.create_trainer_job(
+                "pol", TrainerConfig(base_model=QWEN, training_shape=POLICY_SHAPE)
+            )
+            config = DeploymentConfig(
+                base_model=QWEN,
+                deployment_shape=DEP_SHAPE,
+                min_replicas=1,
+                max_replicas=1,
+                hot_load_trainer_job=trainer.name,
+                annotations={"team": "rl"},
+            )
+            dep = await p.create_deployment("serve-1", config)
+            assert dep.state == "CREATING" and dep.config.hot_load_trainer_job == trainer.name
+            assert dep.config.deployment_shape is not None and dep.config.deployment_shape.startswith(
+                DEP_SHAPE
+            )
+            again = await p.create_deployment("serve-1", config)  # 409 -> GET
+            assert again.deployment_id == "serve-1"
+            local.advance(1.0)
+            ready = await p.get_deployment("serve-1")
+            assert ready is not None and ready.ready and ready.config.annotations == {"team": "rl"}
+
+            updated = await p.update_deployment("serve-1", {"max_replicas": 2, "hot_load_transition": "SYNC"})
+            assert updated.config.max_replicas == 2 and updated.config.hot_load_transition == "SYNC"
+            detached = await p.update_deployment("serve-1", {"hot_load_trainer_job": None})
+            assert detached.config.hot_load_trainer_job is None
+            assert [d.deployment_id for d in await p.list_deployments()] == ["serve-1"]
+
+            await p.delete_deployment("serve-1")
+            local.advance(1.0)
+            assert await p.get_deployment("serve-1") is None
+            await p.delete_deployment("serve-1")  # 404 is fine
+
+    run(go())
+
+
+def test_local_shapes(local: Local) -> None:
+    async def go() -> None:
+        async with local.provider() as p:
+            latest = await p.get_training_shape_version(POLICY_SHAPE)
+            assert latest.name == f"{POLICY_SHAPE}/versions/v2"  # v3 is not validated
+            assert (latest.accelerator_type, latest.accelerator_count, latest.node_count) == (
+                "NVIDIA_H200_141GB",
+                8,
+                1,
+            )
+            assert latest.max_context_length == 131072
+            assert latest.deployment_shape_version == f"{DEP_SHAPE}/versions/v2"
+            pinned = await p.get_training_shape_version(f"{POLICY_SHAPE}/versions/v1")
+            assert pinned.name.endswith("/v1")
+            lora = await p.get_training_shape_version(LORA_SHAPE)
+            assert lora.trainer_mode == "LORA_TRAINER"
+            dsv = await p.get_deployment_shape_version(DEP_SHAPE)
+            assert dsv.name == f"{DEP_SHAPE}/versions/v2" and dsv.accelerator_count == 1
+            with pytest.raises(NotFound):
+                await p.get_training_shape_version("accounts/fireworks/trainingShapes/none")
+
+    run(go())
+
+
+def test_local_checkpoints_and_hot_load(local: Local) -> None:
+    async def go() -> None:
+        async with local.provider() as p:
+            trainer = await p.create_trainer_job(
+                "pol", TrainerConfig(base_model=QWEN, lora_rank=16, training_shape=LORA_SHAPE)
+            )
+            await p.create_deployment(
+                "serve",
+                DeploymentConfig(
+                    base_model=QWEN, deployment_shape=DEP_SHAPE, hot_load_trainer_job=trainer.name
+                ),
+            )
+            local.advance(1.0)
+            assert await p.list_checkpoints("pol") == []
+            for name in ("step-1", "step-2"):
+                response = await local.admin(
+                    "POST", "/_local/v1/accounts/fwctl-local/rlorTrainerJobs/pol/snapshots", {"name": name}
+                )
+                assert response.status_code == 200, response.text
+                local.advance(0.01)
+            checkpoints = await p.list_checkpoints("pol")
+            assert [c.snapshot for c in checkpoints] == ["step-1", "step-2"]
+            assert checkpoints[0].name == "accounts/fwctl-local/rlorTrainerJobs/pol/checkpoints/step-1"
+
+            before = await p.hot_load_status("serve", QWEN)
+            assert before.replicas and before.current_snapshot is None
+            await p.hot_load("serve", QWEN, "step-2")
+            local.advance(1.0)
+            after = await p.hot_load_status("serve", QWEN)
+            assert after.current_snapshot == "step-2" and after.replicas[0].readiness
+
+    run(go())
+
+
+def test_local_injected_errors_are_retried(local: Local) -> None:
+    async def go() -> FireworksProvider:
+        async with local.provider() as p:
+            await p.account_id()
+            await local.admin("POST", "/_local/v1/faults", {"kind": "errors", "statuses": [503], "count": 2})
+            assert await p.get_deployment("none") is None
+            return p
+
+    p = run(go())
+    assert p.retries == 2
+
+
+def test_local_rejects_a_wrong_key(local: Local) -> None:
+    async def go() -> None:
+        p = FireworksProvider(
+            "http://127.0.0.1:8787", "wrong-key", transport=httpx.ASGITransport(app=local.app)
+        )
+        async with p:
+            await p.account_id()
+
+    with pytest.raises(AuthError, match="API key was rejected") as caught:
+        run(go())
+    assert "wrong-key" not in str(caught.value)
