@@ -39,29 +39,30 @@ def resolve_endpoint(flag: str | None, env: Mapping[str, str], stack_endpoint: s
         ("the Stack's spec.endpoint", stack_endpoint),
     ):
         if value and value.strip():
-            return _explicit(value.strip(), source, api_key, env)
+            return _explicit(value.strip(), source, api_key)
     if api_key:
         base = (env.get("FIREWORKS_BASE_URL") or "").strip()
         source = "FIREWORKS_BASE_URL" if base else "FIREWORKS_API_KEY"
         return Endpoint("remote", _checked_url(base or DEFAULT_BASE_URL, source), api_key, source)
-    return _embedded(env, "no FIREWORKS_API_KEY")
+    return _embedded("no FIREWORKS_API_KEY")
 
 
-def _explicit(value: str, source: str, api_key: str, env: Mapping[str, str]) -> Endpoint:
+def _explicit(value: str, source: str, api_key: str) -> Endpoint:
     if value == LOCAL:
-        return _embedded(env, source)
+        return _embedded(source)
     url = _checked_url(value, source)
     if not api_key:
         if _is_loopback(urlsplit(url).hostname or ""):
             # A `fwctl local serve` on this machine: its default key.
-            return Endpoint("remote", url, env.get("FWCTL_LOCAL_API_KEY") or LOCAL_API_KEY, source)
+            return Endpoint("remote", url, LOCAL_API_KEY, source)
         raise ValueError(f"endpoint {url} (from {source}) needs an API key: set FIREWORKS_API_KEY")
     return Endpoint("remote", url, api_key, source)
 
 
-def _embedded(env: Mapping[str, str], source: str) -> Endpoint:
-    # The real Fireworks key is never handed to the in-process control plane.
-    return Endpoint("embedded", LOCAL, env.get("FWCTL_LOCAL_API_KEY") or LOCAL_API_KEY, source)
+def _embedded(source: str) -> Endpoint:
+    # The real Fireworks key is never handed to the in-process control plane: it runs with its
+    # default key (``reconciler.local.DEFAULT_API_KEY``).
+    return Endpoint("embedded", LOCAL, LOCAL_API_KEY, source)
 
 
 def _checked_url(url: str, source: str) -> str:
