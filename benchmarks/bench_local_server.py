@@ -120,6 +120,7 @@ async def _client(
                 resp = await client.get("/hot_load/v1/models/hot_load", headers=headers)
             else:
                 n += 1
+                body: dict[str, object]
                 if n % 5 == 0:
                     replicas = rng.choice([1, 2])
                     mask, body = (
