@@ -61,7 +61,8 @@ def validate_document(source: ParsedDocument) -> Validated:
     if kind is None:
         result.problems.append(problem_at(source, None, ("kind",), f"missing kind (one of {', '.join(KINDS)})"))
     elif known_kind is None:
-        result.problems.append(problem_at(source, None, ("kind",), f"unknown kind {_show(kind)}{_suggest(kind, KINDS)}"))
+        hint = _suggest(kind, KINDS) if isinstance(kind, str) else f" (expected one of: {', '.join(KINDS)})"
+        result.problems.append(problem_at(source, None, ("kind",), f"unknown kind {_show(kind)}{hint}"))
     api_version = data.get("apiVersion")
     if api_version is None:
         result.problems.append(problem_at(source, address, ("apiVersion",), f"missing apiVersion (expected {API_VERSION})"))

@@ -154,7 +154,13 @@ def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None) -> Ma
         parsed = parse(name, text)
         problems += parsed.problems
         for document in parsed.documents:
-            validated = validate_document(document)
+            try:
+                validated = validate_document(document)
+            except Exception as exc:  # a bug of ours: still a located line, not a traceback
+                line, col = document.position
+                message = f"internal error while validating this document ({type(exc).__name__}: {exc}); please report"
+                problems.append(Problem(name, line, col, None, None, message))
+                continue
             problems += validated.problems
             documents.append(validated)
 

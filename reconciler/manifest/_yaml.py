@@ -186,6 +186,22 @@ def _index_positions(root: Node) -> dict[Path, Position]:
     return positions
 
 
+def _describe_yaml_error(exc: yaml.MarkedYAMLError, prefix: str) -> tuple[Position | None, str]:
+    """Where and what, in one line: the problem's position, and where the construct began if elsewhere."""
+    mark = exc.problem_mark or exc.context_mark
+    context = exc.context or ""
+    started, stopped = exc.context_mark, exc.problem_mark
+    if context and started is not None and stopped is not None and started.line != stopped.line:
+        context += f" (started at line {started.line + 1})"
+    what = ": ".join(part for part in (context, exc.problem) if part) or "invalid YAML"
+    return (_mark(mark) if mark is not None else None), f"{prefix}: {what}"
+
+
+def _codepoint(character: Any) -> str:
+    code = character if isinstance(character, int) else ord(str(character)[:1] or "\0")
+    return f"U+{code:04X}"
+
+
 def _safe_for_c_parser(text: str) -> bool:
     # libyaml's composer recurses in C and can overflow the stack on absurd nesting. Nesting is
     # bounded by the indentation (line length) plus the flow brackets: keep both small for C.
@@ -204,15 +220,13 @@ def parse(name: str, text: str) -> ParsedFile:
             while loader.check_node():
                 nodes.append(loader.get_node())
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-            parsed.problems.append(_problem(name, _mark(mark) if mark else None, f"YAML syntax error: {what}"))
+            parsed.problems.append(_problem(name, *_describe_yaml_error(exc, "YAML syntax error")))
         except yaml.reader.ReaderError as exc:
             parsed.problems.append(
                 _problem(
                     name,
                     _position_of_index(text, exc.position),
-                    f"unacceptable character {exc.character!r} in YAML",
+                    f"unacceptable character {_codepoint(exc.character)} in YAML (control characters are not allowed)",
                 )
             )
         except yaml.YAMLError as exc:
@@ -236,9 +250,8 @@ def _document(name: str, loader: Any, node: Node, problems: list[Problem]) -> Pa
     try:
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = " ".join(p for p in (exc.context, exc.problem) if p)
-        problems.append(_problem(name, _mark(mark) if mark else _mark(node.start_mark), f"YAML error: {what}"))
+        where, message = _describe_yaml_error(exc, "YAML error")
+        problems.append(_problem(name, where or _mark(node.start_mark), message))
         return None
     except (ValueError, TypeError, OverflowError, RecursionError, yaml.YAMLError) as exc:
         problems.append(_problem(name, _mark(node.start_mark), f"YAML error: {exc}"))
