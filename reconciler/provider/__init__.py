@@ -22,3 +22,7 @@ __all__ = [
     "ValidationError",
     "resolve_endpoint",
 ]
+
+
+def _conforms(provider: FireworksProvider) -> Provider:
+    return provider  # mypy checks that FireworksProvider satisfies the Provider protocol
