@@ -377,7 +377,9 @@ class Executor:
             if updates:
                 await self.provider.update_deployment(dep_id, updates)
         slot.created.set()
-        dep = await self._wait_deployment_ready(dep_id, change, config)
+        # Only a create sends the attachment; otherwise the SyncBinding's own change makes it.
+        attached = config if action in (Action.CREATE, Action.REPLACE) else None
+        dep = await self._wait_deployment_ready(dep_id, change, attached)
         await self.recorder.set(change.address, self._deployment_state(change, dep))
 
     def _deployment_updates(self, change: Change, config: DeploymentConfig) -> dict[str, Any]:

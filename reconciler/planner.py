@@ -562,7 +562,9 @@ class _Planner:
                 self.ids[address] = job_id
                 if config is not None and res.spec.training_shape:
                     self.check_reference_shape(res, policy)
-                self.plan_trainer_like(address, config, job_id, False, res.spec.lifecycle.ignore_changes,
+                # A frozen reference does not train: its learning rate is never a reason to replace it.
+                ignore = (*res.spec.lifecycle.ignore_changes, "learningRate")
+                self.plan_trainer_like(address, config, job_id, False, ignore,
                                        {**self.common_extras(res), "lifecycle": self.lifecycle(res),
                                         "shared_with": policy.address})
             elif isinstance(res, Deployment):
