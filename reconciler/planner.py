@@ -20,6 +20,7 @@ from reconciler.diff import (
     trainer_view,
 )
 from reconciler.graph import dependencies, topological_order
+from reconciler.model.ownership import ADDRESS_ANNOTATION, DISPLAY_PREFIX, OWNER_ANNOTATION
 from reconciler.model.plan import Action, Change, FieldDiff, Plan
 from reconciler.model.problems import Problem
 from reconciler.model.remote import (
@@ -37,10 +38,6 @@ from reconciler.model.resources import (
     Trainer,
 )
 from reconciler.model.state import ResourceState, StateDocument
-
-OWNER_ANNOTATION = "fwctl.dev/stack"
-ADDRESS_ANNOTATION = "fwctl.dev/address"
-DISPLAY_PREFIX = "fwctl:"
 
 
 class PlanError(Exception):
