@@ -482,13 +482,20 @@ def _print_plan(plan: Any) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending, 0 when none.")
 @click.option("--destroy", "destroy", is_flag=True, help="Plan the destruction of everything in state.")
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default=None,
+              help="Output: text (default), json (schemas/plan.schema.json) or markdown (for a pull request).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--out", "out_file", metavar="FILE", help="Also save the plan (with its manifests) for `fwctl apply FILE`.")
 def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
-         verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], as_json: bool) -> None:
+         verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], output_format: str | None,
+         as_json: bool, out_file: str | None) -> None:
     """Show what apply would do, and why."""
     import asyncio
     import json
 
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError("--json conflicts with --format " + str(output_format))
+    output_format = "json" if as_json else output_format or "text"
     _setup_logging(verbose)
     session = _Session(files, endpoint, state_location)
     session.notice()
@@ -503,12 +510,26 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
         result = asyncio.run(run())
     finally:
         session.backend.unlock(lock_id)
-    if as_json:
+    if output_format == "json":
         from reconciler.render import plan_json
 
         click.echo(json.dumps(plan_json(result), indent=2))
+    elif output_format == "markdown":
+        from reconciler.render import plan_markdown
+
+        click.echo(plan_markdown(result), nl=False)
     else:
         _print_plan(result)
+    if out_file:
+        from reconciler.planfile import PlanFileError, write_plan_file
+
+        assert session.manifests is not None
+        try:
+            write_plan_file(out_file, result, session.manifests.sources)
+        except PlanFileError as exc:
+            raise _Fail(str(exc)) from None
+        click.echo(f"Saved the plan to {out_file}; to perform exactly these actions, run: fwctl apply {out_file}",
+                   err=True)
     if detailed_exitcode and result.has_changes:
         sys.exit(EXIT_CHANGES)
 
@@ -561,6 +582,10 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
         raise _Fail("interrupted: finished changes are recorded in state; run apply again to continue") from None
     finally:
         session.backend.unlock(lock_id)
+    _report_apply(result, what)
+
+
+def _report_apply(result: Any, what: str) -> None:
     if result is None:
         return
     click.echo("")
@@ -572,6 +597,102 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
     lines += [f"  {address}: {message}" for address, message in result.failed.items()]
     lines += [f"  {address}: skipped ({message})" for address, message in result.skipped.items()]
     raise _Fail("\n".join(lines))
+
+
+def _check_saved_plan(the_plan: Any, session: _Session, prior: Any, plan_file: str) -> None:
+    """Refuse a saved plan made for another stack or endpoint, or from a state that has moved since."""
+    where = session.backend.describe()
+    again = "make a new plan with `fwctl plan --out FILE`"
+    if the_plan.endpoint != session.endpoint.url:
+        raise _Fail(f"{plan_file} was made for endpoint {the_plan.endpoint}, not {session.endpoint.url}; "
+                    f"use --endpoint {the_plan.endpoint} or {again}")
+    if prior is not None and prior.stack != the_plan.stack:
+        raise _Fail(f"{plan_file} is a plan for stack {the_plan.stack}, but the state at {where} belongs to "
+                    f"stack {prior.stack}; use the --state of stack {the_plan.stack}")
+    if prior is not None and prior.account and prior.account != the_plan.account:
+        raise _Fail(f"{plan_file} is a plan for account {the_plan.account}, but the state at {where} belongs to "
+                    f"account {prior.account}")
+    if prior is None:
+        if the_plan.state_serial != 0:
+            raise _Fail(f"stale plan: {plan_file} was made from state serial {the_plan.state_serial} "
+                        f"(lineage {the_plan.state_lineage}), but there is no state at {where} now; {again}")
+        return
+    if the_plan.state_serial == 0 or (prior.lineage, prior.serial) != (the_plan.state_lineage, the_plan.state_serial):
+        made = (f"serial {the_plan.state_serial} (lineage {the_plan.state_lineage})" if the_plan.state_serial
+                else "no state")
+        raise _Fail(f"stale plan: {plan_file} was made from {made}, but the state at {where} is now serial "
+                    f"{prior.serial} (lineage {prior.lineage}); {again}")
+
+
+def _apply_saved_plan(plan_file: str, files: tuple[str, ...], endpoint: str | None, state_location: str | None,
+                      lock_timeout: str, verbose: int, parallelism: int) -> None:
+    """Carry out exactly the plan in PLAN_FILE, with the manifests saved in it; no confirmation."""
+    import asyncio
+    import tempfile
+
+    from reconciler.executor import Executor, StateRecorder, initial_state
+    from reconciler.planfile import PlanFileError, read_plan_file, write_sources
+    from reconciler.provider.errors import ProviderError
+
+    _setup_logging(verbose)
+    try:
+        saved = read_plan_file(plan_file)
+    except PlanFileError as exc:
+        raise _Fail(str(exc)) from None
+    the_plan = saved.plan
+    what = "destroy" if the_plan.destroy else "apply"
+    if files:
+        from reconciler.manifest import ManifestError, load_manifests
+
+        try:
+            given = load_manifests(list(files))
+        except ManifestError as exc:
+            raise _Fail(str(exc)) from None
+        if given.stack_name != the_plan.stack:
+            raise _Fail(f"{plan_file} is a plan for stack {the_plan.stack}, but -f names stack {given.stack_name}")
+        if given.digest != the_plan.manifests_digest:
+            raise _Fail(f"the manifests changed since {plan_file} was made; make a new plan with "
+                        f"`fwctl plan --out FILE`, or drop -f to apply the manifests saved in the plan")
+    with tempfile.TemporaryDirectory(prefix="fwctl-plan-") as tmp:
+        session = _Session(tuple(write_sources(tmp, saved.manifests)), endpoint, state_location)
+        assert session.manifests is not None
+        if session.stack != the_plan.stack or session.manifests.digest != the_plan.manifests_digest:
+            raise _Fail(f"{plan_file}: its manifests do not match its plan (stack or digest differs); "
+                        f"make a new plan with `fwctl plan --out FILE`")
+        session.notice()
+        lock_id = session.lock(what, _seconds(lock_timeout))
+        try:
+            prior = session.read_state()
+            _check_saved_plan(the_plan, session, prior, plan_file)
+
+            async def run() -> Any:
+                async with session.provider() as provider:
+                    try:
+                        account = await provider.account_id()
+                    except ProviderError as exc:
+                        raise _Fail(f"reading the account failed: {exc}") from None
+                    if account != the_plan.account:
+                        raise _Fail(f"{plan_file} is a plan for account {the_plan.account}, but the API key "
+                                    f"resolves to account {account}")
+                    _print_plan(the_plan)
+                    if not the_plan.has_changes:
+                        return None
+                    doc = prior or initial_state(session.stack, the_plan.state_lineage, session.endpoint.url,
+                                                 the_plan.account, __version__)
+                    recorder = StateRecorder(session.backend, doc)
+                    reporter = _reporter()
+                    executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism)
+                    try:
+                        return await executor.apply(the_plan)
+                    finally:
+                        reporter.close()
+
+            result = asyncio.run(run())
+        except KeyboardInterrupt:
+            raise _Fail("interrupted: finished changes are recorded in state; make a new plan to continue") from None
+        finally:
+            session.backend.unlock(lock_id)
+    _report_apply(result, what)
 
 
 def _reporter() -> Any:
@@ -586,9 +707,20 @@ def _reporter() -> Any:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
 def apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
-          verbose: int, auto_approve: bool, parallelism: int, targets: tuple[str, ...]) -> None:
-    """Make the account match the manifests."""
+          verbose: int, auto_approve: bool, parallelism: int, targets: tuple[str, ...],
+          plan_file: str | None) -> None:
+    """Make the account match the manifests.
+
+    With PLAN_FILE (from `fwctl plan --out`), carry out exactly that plan, without asking: it is refused
+    if the state moved since it was made, or it was made for another stack, endpoint or account.
+    """
+    if plan_file:
+        if targets:
+            raise click.UsageError("--target cannot be used with a saved plan; give it to `fwctl plan --out`")
+        _apply_saved_plan(plan_file, files, endpoint, state_location, lock_timeout, verbose, parallelism)
+        return
     _apply_command(files, endpoint, state_location, lock_timeout, verbose, auto_approve, parallelism,
                    False, targets)
 
@@ -611,11 +743,27 @@ def _state_only(files: tuple[str, ...], state_location: str | None) -> Any:
 @main.command()
 @_files_option
 @click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-@click.option("--json", "as_json", is_flag=True, help="Print the state document as JSON.")
-def show(files: tuple[str, ...], state_location: str | None, as_json: bool) -> None:
-    """Show what fwctl manages: remote ids, attachments, served snapshots."""
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (a saved plan: schemas/plan.schema.json).")
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
+def show(files: tuple[str, ...], state_location: str | None, as_json: bool, plan_file: str | None) -> None:
+    """Show what fwctl manages: remote ids, attachments, served snapshots; or a saved plan."""
     from reconciler.render import state_text
 
+    if plan_file:
+        import json
+
+        from reconciler.planfile import PlanFileError, read_plan_file
+        from reconciler.render import plan_json
+
+        try:
+            saved = read_plan_file(plan_file)
+        except PlanFileError as exc:
+            raise _Fail(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps(plan_json(saved.plan), indent=2))
+        else:
+            _print_plan(saved.plan)
+        return
     doc = _state_only(files, state_location).read_state()
     if as_json:
         click.echo(doc.model_dump_json(indent=2) if doc else "{}")

@@ -124,12 +124,113 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    """The machine-readable plan: versioned, with Terraform-style ordered action lists."""
-    data = plan.model_dump(mode="json")
+    """The machine-readable plan: versioned, with Terraform-style ordered action lists.
+
+    The format is documented in ``reconciler.model.plan_document`` (``schemas/plan.schema.json``).
+    """
+    data = {"format_version": plan.format_version, **plan.model_dump(mode="json")}
     for raw, change in zip(data["changes"], plan.changes, strict=True):
         raw["actions"] = change.action.steps
     data["summary"] = {a.value: n for a, n in plan.counts().items()}
     return data
+
+
+MARKDOWN_LIMIT = 60_000
+_MARKDOWN_BUDGET = MARKDOWN_LIMIT - 2_000  # room for the closing note
+_MD_CELL = 300
+_MD_DETAILS = 4_000
+_MD_DESTRUCTIVE_LISTED = 20
+
+
+def _md_cell(text: str) -> str:
+    text = " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
+    return text if len(text) <= _MD_CELL else text[: _MD_CELL - 1] + "…"
+
+
+def _md_code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _md_details(change: Change) -> str:
+    lines: list[str] = [f"# {reason}" for reason in change.reasons]
+    if change.remote_id:
+        prior = change.prior_remote_id
+        lines.append(f"# remote id: {prior} -> {change.remote_id}" if prior and prior != change.remote_id
+                     else f"# remote id: {change.remote_id}")
+    if change.action is Action.CREATE and change.after:
+        lines += [f"+ {path}: {_value(value)}" for path, value in change.after.items()
+                  if value is not None and value != {} and value != []]
+    for diff in change.diffs:
+        note = "  # forces replacement" if diff.forces_replacement else ""
+        lines.append(f"~ {diff.path}: {_value(diff.before)} -> {_value(diff.after)}{note}")
+    if change.action is Action.DELETE and change.before:
+        lines += [f"- {path}: {_value(value)}" for path, value in change.before.items()
+                  if value is not None and value != {} and value != []]
+    body = "\n".join(lines).replace("```", "` ` `") or "(no field changes)"
+    if len(body) > _MD_DETAILS:
+        body = body[:_MD_DETAILS] + "\n… (cut; run `fwctl plan --format json` to see all)"
+    summary = f"<code>{change.address.replace('<', '&lt;')}</code> {VERBS[change.action]}"
+    return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n\n</details>\n"
+
+
+def plan_markdown(plan: Plan) -> str:
+    """A plan for a pull-request comment: destructive actions first, a summary table, then details.
+
+    Always shorter than :data:`MARKDOWN_LIMIT` characters (GitHub refuses comments over 65,536): no-ops
+    are folded into a count, and what does not fit is left out with a note saying how to see it all.
+    """
+    head = [f"### fwctl plan: stack {_md_code(plan.stack)}", "",
+            f"account {_md_code(plan.account)} · endpoint {_md_code(plan.endpoint)}", ""]
+    pending = plan.pending
+    destructive = [c for c in pending if c.action.is_destructive]
+    if destructive:
+        listed = ", ".join(f"{_md_code(_md_cell(c.address))} ({c.action.value})"
+                           for c in destructive[:_MD_DESTRUCTIVE_LISTED])
+        if len(destructive) > _MD_DESTRUCTIVE_LISTED:
+            listed += f" and {len(destructive) - _MD_DESTRUCTIVE_LISTED} more"
+        head += [f"> ⚠️ **{_plural(len(destructive), 'destructive change')}:** {listed}", ""]
+    head += [f"**{summary_line(plan)}**", ""]
+    noops = len(plan.changes) - len(pending)
+    if not pending:
+        if noops:
+            head.append(f"_{_plural(noops, 'resource')} unchanged._")
+        return "\n".join(head) + "\n"
+    text = "\n".join(head) + "\n"
+    table = ["| Address | Action | Why |", "|---|---|---|"]
+    size = len(text) + sum(len(line) + 1 for line in table)
+    shown = 0
+    for change in pending:
+        why = _md_cell("; ".join(change.reasons) or "-")
+        row = f"| {_md_code(_md_cell(change.address))} | {SYMBOLS[change.action]} {change.action.value} | {why} |"
+        if size + len(row) + 1 > _MARKDOWN_BUDGET // 2:
+            break
+        table.append(row)
+        size += len(row) + 1
+        shown += 1
+    text += "\n".join(table) + "\n"
+    if noops:
+        text += f"\n_{_plural(noops, 'unchanged resource')} not listed._\n"
+    text += "\n"
+    detailed = 0
+    for change in pending[:shown]:
+        block = _md_details(change)
+        if len(text) + len(block) > _MARKDOWN_BUDGET:
+            break
+        text += block
+        detailed += 1
+    hidden = len(pending) - shown
+    if hidden or detailed < shown:
+        notes = []
+        if detailed < shown:
+            notes.append(f"Details of {_plural(shown - detailed, 'listed change')} not shown.")
+        if hidden:
+            notes.append(f"{_plural(hidden, 'more change')} not shown.")
+        text += f"\n> {' '.join(notes)[:-1]}; run `fwctl plan --format json` to see all.\n"
+    return text
 
 
 def state_text(doc: StateDocument | None) -> str:

@@ -1,7 +1,7 @@
 """JSON Schema for fwctl's documents, generated from the models (``fwctl schema`` writes ``schemas/``).
 
 :data:`SCHEMA_MODELS` maps a schema name to a model or any type pydantic can describe; each
-becomes ``schemas/<name>.schema.json``. Add plan and state documents here to publish them too.
+becomes ``schemas/<name>.schema.json``: the manifest kinds, and the JSON plan (``plan``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
+from reconciler.model.plan_document import PlanDocument
 from reconciler.model.resources import Deployment, ReferenceTrainer, Stack, SyncBinding, Trainer
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -27,9 +28,10 @@ SCHEMA_MODELS: dict[str, Any] = {
     "deployment": Deployment,
     "syncbinding": SyncBinding,
     "manifest": ManifestDocument,
+    "plan": PlanDocument,
 }
 
-_TITLES = {"manifest": "fwctl/v1 manifest document"}
+_TITLES = {"manifest": "fwctl/v1 manifest document", "plan": "fwctl plan (fwctl plan --json)"}
 
 
 def _drop_property_titles(node: Any) -> None:
