@@ -365,7 +365,7 @@ class _Session:
             raise _Fail(str(exc)) from None
         location = state_location or (stack_spec.state if stack_spec else None)
         try:
-            self.backend = open_backend(location)
+            self.backend = open_backend(location, stack=self.stack)
         except StateError as exc:
             raise _Fail(str(exc)) from None
 
@@ -812,14 +812,25 @@ def state_list(state_location: str | None) -> None:
 
 
 @state.command("show")
-@click.argument("address")
+@click.argument("address", required=False)
+@_files_option
 @click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-def state_show(address: str, state_location: str | None) -> None:
-    """One address, as JSON."""
-    doc = _state_only((), state_location).read_state()
+@click.option("--stack", "stack", metavar="NAME", help="Stack name (default: from the manifests, else 'default').")
+@click.option("--version", "version", type=int, metavar="N", help="The document as written at serial N.")
+def state_show(address: str | None, files: tuple[str, ...], state_location: str | None, stack: str | None,
+               version: int | None) -> None:
+    """One address as JSON; without ADDRESS, the whole document (at --version N if given)."""
+    session = _state_session(files, state_location, stack)
+    doc = _state_at_version(session, version) if version is not None else session.read_state()
+    if address is None:
+        if doc is None:
+            raise _Fail(f"no state stored at {session.backend.describe()}")
+        click.echo(doc.model_dump_json(indent=2))
+        return
     res = doc.resources.get(address) if doc else None
     if res is None:
-        raise _Fail(f"{address} is not in the state")
+        at = f" at version {version}" if version is not None else ""
+        raise _Fail(f"{address} is not in the state{at}")
     click.echo(res.model_dump_json(indent=2))
 
 
@@ -856,6 +867,420 @@ def force_unlock(lock_id: str, state_location: str | None) -> None:
     click.echo(f"Lock {lock_id} released.")
 
 
+
+
+# --- state history / pull / push / migrate (issue 6) ---
+
+
+def _state_session(files: tuple[str, ...], state_location: str | None, stack: str | None) -> _Session:
+    """A state-only session; ``--stack`` overrides the stack name (the row key of a PostgreSQL state)."""
+    from reconciler.state import StateError, open_backend
+
+    session = _state_only(files, state_location)
+    if stack and stack != session.stack:
+        spec = session.manifests.stack.spec if session.manifests and session.manifests.stack else None
+        session.stack = stack
+        try:
+            session.backend = open_backend(state_location or (spec.state if spec else None), stack=stack)
+        except StateError as exc:
+            raise _Fail(str(exc)) from None
+    return session
+
+
+def _state_call(fn: Any, *args: Any) -> Any:
+    """Call a backend method, turning its ``StateError`` into a one-line failure."""
+    from reconciler.state import StateError
+
+    try:
+        return fn(*args)
+    except StateError as exc:
+        raise _Fail(str(exc)) from None
+
+
+def _history_of(backend: Any, what: str) -> Any:
+    method = getattr(backend, what, None)
+    if method is None:
+        raise _Fail(f"the state at {backend.describe()} keeps no history (the PostgreSQL backend does)")
+    return method
+
+
+def _state_at_version(session: _Session, version: int) -> Any:
+    doc = _state_call(_history_of(session.backend, "read_version"), version)
+    if doc is None:
+        raise _Fail(f"no version {version} of the state at {session.backend.describe()}; "
+                    f"see `fwctl state history`")
+    return doc
+
+
+def _lock_state(backend: Any, operation: str, timeout: float) -> str:
+    """Take ``backend``'s lock like ``_Session.lock`` does, for a backend other than the session's."""
+    import getpass
+    import os
+    import socket
+
+    from reconciler.model.state import LockInfo
+    from reconciler.state import LockHeld, lock_with_timeout
+
+    host = socket.gethostname()
+    info = LockInfo(operation=operation, who=f"{getpass.getuser()}@{host}", host=host, pid=os.getpid(),
+                    version=__version__, path=backend.describe())
+
+    def waiting(holder: LockInfo) -> None:
+        click.echo(f"Waiting for the state lock: {holder.describe()}", err=True)
+
+    try:
+        return str(_state_call(lock_with_timeout, backend, info, timeout, waiting))
+    except LockHeld as exc:  # pragma: no cover - _state_call turns it into _Fail already
+        raise _Fail(str(exc)) from None
+
+
+def _state_options(fn: Any) -> Any:
+    fn = click.option("--stack", "stack", metavar="NAME",
+                      help="Stack name (default: from the manifests, else 'default').")(fn)
+    fn = click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE",
+                      help="State location.")(fn)
+    return _files_option(fn)
+
+
+@state.command("history")
+@_state_options
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def state_history(files: tuple[str, ...], state_location: str | None, stack: str | None, as_json: bool) -> None:
+    """Every version kept, oldest first (a local file keeps the current one and its backup)."""
+    import json
+
+    session = _state_session(files, state_location, stack)
+    rows = _state_call(_history_of(session.backend, "history"))
+    if as_json:
+        click.echo(json.dumps([{"serial": s, "written_at": w.isoformat(), "lineage": lin} for s, w, lin in rows],
+                              indent=2))
+        return
+    if not rows:
+        click.echo(f"No state stored at {session.backend.describe()}.")
+        return
+    click.echo(f"{'SERIAL':>6}  {'WRITTEN AT':<25}  LINEAGE")
+    for serial, written_at, lineage in rows:
+        click.echo(f"{serial:>6}  {written_at.isoformat(timespec='seconds'):<25}  {lineage}")
+
+
+@state.command("pull")
+@_state_options
+def state_pull(files: tuple[str, ...], state_location: str | None, stack: str | None) -> None:
+    """Print the current state document as JSON (for `fwctl state push`)."""
+    session = _state_session(files, state_location, stack)
+    doc = session.read_state()
+    if doc is None:
+        raise _Fail(f"no state stored at {session.backend.describe()}")
+    click.echo(doc.model_dump_json(indent=2))
+
+
+@state.command("push")
+@click.argument("file", type=click.File("r"))
+@_state_options
+@click.option("--force", is_flag=True, help="Write even over another lineage or a newer serial.")
+@click.option("--lock-timeout", default="0s", metavar="DURATION", help="How long to wait for the state lock.")
+def state_push(file: Any, files: tuple[str, ...], state_location: str | None, stack: str | None, force: bool,
+               lock_timeout: str) -> None:
+    """Replace the state with FILE ('-' for stdin): its lineage must match and its serial be newer."""
+    from pydantic import ValidationError
+
+    from reconciler.model.state import StateDocument
+
+    try:
+        doc = StateDocument.model_validate_json(file.read())
+    except (ValidationError, ValueError) as exc:
+        raise _Fail(f"{file.name}: not a valid fwctl state document ({str(exc).splitlines()[0]})") from None
+    session = _state_session(files, state_location, stack)
+    where = session.backend.describe()
+    lock_id = session.lock("state push", _seconds(lock_timeout))
+    try:
+        current = session.read_state()
+        write: Any = session.backend.write
+        if current is not None and current.lineage != doc.lineage:
+            if not force:
+                raise _Fail(f"refusing to push {file.name}: its lineage {doc.lineage} is not the lineage "
+                            f"{current.lineage} of the state at {where}; --force replaces it")
+            write = getattr(session.backend, "overwrite", None)
+            if write is None:
+                raise _Fail(f"the state at {where} cannot be replaced by another lineage")
+        if current is not None and doc.serial <= current.serial:
+            if not force:
+                raise _Fail(f"refusing to push {file.name}: its serial {doc.serial} is not newer than the "
+                            f"state's serial {current.serial} at {where} (pull again, or --force)")
+            doc = doc.model_copy(update={"serial": current.serial + 1})  # forced: the serial still rises
+        _state_call(write, doc)
+    finally:
+        _state_call(session.backend.unlock, lock_id)
+    click.echo(f"Pushed {file.name} to {where} as serial {doc.serial} (lineage {doc.lineage}).")
+
+
+@state.command("migrate")
+@_state_options
+@click.option("--to", "target_url", required=True, metavar="PATH|URL", help="The backend to copy the state to.")
+@click.option("--lock-timeout", default="0s", metavar="DURATION", help="How long to wait for each state lock.")
+def state_migrate(files: tuple[str, ...], state_location: str | None, stack: str | None, target_url: str,
+                  lock_timeout: str) -> None:
+    """Copy the current state (and the versions kept of its lineage) to another backend."""
+    from reconciler.state import StateError, open_backend
+
+    session = _state_session(files, state_location, stack)
+    try:
+        target = open_backend(target_url, stack=session.stack)
+    except StateError as exc:
+        raise _Fail(str(exc)) from None
+    source_at, target_at = session.backend.describe(), target.describe()
+    if source_at == target_at:
+        raise _Fail(f"--to names the state being migrated ({source_at})")
+    timeout = _seconds(lock_timeout)
+    source_lock = session.lock("state migrate", timeout)
+    try:
+        target_lock = _lock_state(target, "state migrate", timeout)
+        try:
+            doc = session.read_state()
+            if doc is None:
+                raise _Fail(f"no state stored at {source_at}: nothing to migrate")
+            there = _state_call(target.read)
+            if there is not None and there.lineage != doc.lineage:
+                raise _Fail(f"refusing to migrate: {target_at} already holds a state of another lineage "
+                            f"({there.lineage}, serial {there.serial}; this one is {doc.lineage})")
+            if there is not None and there.serial >= doc.serial:
+                if there.serial == doc.serial:
+                    click.echo(f"{target_at} already holds serial {doc.serial}; nothing to copy.")
+                    return
+                raise _Fail(f"refusing to migrate: {target_at} is at serial {there.serial}, newer than "
+                            f"serial {doc.serial} at {source_at}")
+            floor = there.serial if there is not None else -1
+            older = []
+            source: Any = session.backend
+            if hasattr(source, "history") and hasattr(source, "read_version"):
+                for serial, _, lineage in _state_call(source.history):
+                    if lineage == doc.lineage and floor < serial < doc.serial:
+                        version = _state_call(source.read_version, serial)
+                        if version is not None and version.lineage == doc.lineage:
+                            older.append(version)
+            for version in [*older, doc]:
+                _state_call(target.write, version)
+        finally:
+            _state_call(target.unlock, target_lock)
+    finally:
+        _state_call(session.backend.unlock, source_lock)
+    kept = f" with {len(older)} earlier version(s)" if older else ""
+    click.echo(f"Copied serial {doc.serial} (lineage {doc.lineage}){kept} from {source_at} to {target_at}; "
+               f"point --state / FWCTL_STATE at it.")
+
+
+# --- status (issue 5) ---------------------------------------------------------------------------
+
+
+@main.command()
+@_files_option
+@click.option("--endpoint", metavar="URL|local", help="Control plane to use (default: see README).")
+@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+@click.option("--json", "as_json", is_flag=True, help="Print the health report as JSON.")
+@click.option("--probe-timeout", default="30s", show_default=True, metavar="DURATION",
+              help="Budget of each trainer's health probe (healthz, JWT exchange, tinker capabilities).")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def status(files: tuple[str, ...], endpoint: str | None, state_location: str | None, as_json: bool,
+           probe_timeout: str, verbose: int) -> None:
+    """Live health of every resource: Healthy, Progressing, Degraded, Suspended or Missing, and why.
+
+    Exit status 1 when anything is Degraded or Missing, 0 otherwise.
+    """
+    import asyncio
+    import json
+
+    from reconciler.provider.errors import ProviderError
+    from reconciler.refresh import refresh
+    from reconciler.status import classify, failing, probe_targets
+
+    _setup_logging(verbose)
+    session = _Session(files, endpoint, state_location)
+    session.notice()
+    budget = _seconds(probe_timeout)
+    prior = session.read_state()
+    resources = session.manifests.resources if session.manifests else {}
+
+    async def run() -> Any:
+        async with session.provider() as provider:
+            try:
+                observed = await refresh(provider, session.stack, resources, prior)
+            except ProviderError as exc:
+                raise _Fail(f"reading the account failed: {exc}") from None
+            targets = probe_targets(session.stack, resources, prior, observed)
+            probe = _status_probe(session, provider, budget)
+            found = await asyncio.gather(*(probe(job_id, model) for job_id, model in sorted(targets.items())))
+            probes = dict(zip(sorted(targets), found, strict=True))
+            return classify(session.stack, resources, prior, observed, probes)
+
+    results = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps({"stack": session.stack, "healthy": not failing(results),
+                               "resources": [r.to_dict() for r in results]}, indent=2))
+    else:
+        width = max((len(r.address) for r in results), default=7)
+        click.echo(f"{'ADDRESS':<{width}}  {'HEALTH':<11}  REASON")
+        for r in results:
+            click.echo(f"{r.address:<{width}}  {r.health.value:<11}  {r.reason}")
+    if failing(results):
+        sys.exit(EXIT_ERROR)
+
+
+def _status_probe(session: _Session, provider: Any, budget: float) -> Any:
+    """job id, base model -> None when the trainer passes its health probe, else the one-line reason."""
+    from reconciler.health import HealthError, probe_trainer
+
+    async def probe(job_id: str, base_model: str) -> str | None:
+        if session.endpoint.embedded:  # the tinker client cannot reach the in-process app: healthz only
+            return None if await provider.trainer_healthy(job_id) else "the gateway healthz does not answer"
+        try:
+            await probe_trainer(await provider.trainer_gateway_url(job_id), session.endpoint.api_key,
+                                base_model=base_model, max_context_length=None, timeout_s=budget)
+        except HealthError as exc:
+            return str(exc)
+        return None
+
+    return probe
+
+
+# --- import, orphans (issue 6) -------------------------------------------------------------------
+
+
+@main.command("import")
+@_files_option
+@_engine_options
+@click.argument("address")
+@click.argument("remote_id")
+def import_(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+            verbose: int, address: str, remote_id: str) -> None:
+    """Record an existing trainer job or deployment under ADDRESS of the manifests.
+
+    Differences between the manifest and the remote resource show up in the next plan.
+    """
+    import asyncio
+
+    from reconciler.diff import deployment_view, trainer_view
+    from reconciler.executor import initial_state
+    from reconciler.model.ownership import DISPLAY_PREFIX, OWNER_ANNOTATION
+    from reconciler.model.state import ResourceState
+    from reconciler.provider.errors import ProviderError
+
+    _setup_logging(verbose)
+    session = _Session(files, endpoint, state_location)
+    assert session.manifests is not None
+    resource = session.manifests.resources.get(address)
+    if resource is None:
+        raise _Fail(f"{address} is not declared in the manifests; declare it first, then import")
+    if resource.kind not in ("Trainer", "ReferenceTrainer", "Deployment"):
+        raise _Fail(f"{address}: only trainers, reference trainers and deployments can be imported")
+    session.notice()
+    lock_id = session.lock("import", _seconds(lock_timeout))
+    try:
+        prior = session.read_state()
+        if prior is not None and address in prior.resources:
+            raise _Fail(f"{address} is already managed (remote id {prior.resources[address].remote_id}); "
+                        f"'fwctl state rm {address}' first to re-import")
+        if prior is not None:
+            for other, res in prior.resources.items():
+                if res.remote_id == remote_id and res.kind in ("Deployment",) == (resource.kind == "Deployment"):
+                    raise _Fail(f"{remote_id} is already managed as {other}")
+
+        async def fetch() -> Any:
+            async with session.provider() as provider:
+                account = await provider.account_id()
+                if resource.kind == "Deployment":
+                    return account, await provider.get_deployment(remote_id)
+                return account, await provider.get_trainer_job(remote_id)
+
+        try:
+            account, remote = asyncio.run(fetch())
+        except ProviderError as exc:
+            raise _Fail(f"reading {remote_id} failed: {exc}") from None
+        spec = resource.spec
+        if remote is None:
+            raise _Fail(f"{address}: no {'deployment' if resource.kind == 'Deployment' else 'trainer job'} "
+                        f"{remote_id} in account {account}")
+        if resource.kind == "Deployment":
+            owner = remote.config.annotations.get(OWNER_ANNOTATION)
+            view = deployment_view(remote.config)
+        else:
+            display = remote.config.display_name or ""
+            owner = display[len(DISPLAY_PREFIX):].split("/")[0] if display.startswith(DISPLAY_PREFIX) else None
+            view = trainer_view(remote.config)
+            if remote.gone:
+                raise _Fail(f"{address}: trainer job {remote_id} is {remote.state} and cannot be imported")
+        if owner and owner != session.stack:
+            raise _Fail(f"{remote_id} is managed by stack {owner!r}, not {session.stack!r}; refusing to import it")
+        declared_model = getattr(spec, "base_model", None)
+        if declared_model and remote.config.base_model != declared_model:
+            raise _Fail(f"{address}: {remote_id} serves {remote.config.base_model}, the manifest declares "
+                        f"{declared_model}; refusing to import a different model")
+        doc = prior or initial_state(session.stack, None, session.endpoint.url, account, __version__)
+        lifecycle = spec.lifecycle.model_dump(by_alias=True, mode="json") if hasattr(spec, "lifecycle") else {}
+        record = ResourceState(kind=resource.kind, name=address.split("/", 1)[1], remote_id=remote_id,
+                               remote_name=remote.name, applied=view, lifecycle=lifecycle,
+                               labels=dict(resource.metadata.labels),
+                               outputs={"state": remote.state, "imported": True})
+        session.backend.write(doc.with_resource(address, record).next_version())
+    finally:
+        session.backend.unlock(lock_id)
+    click.echo(f"Imported {remote_id} as {address}. Run 'fwctl plan' to see how it differs from the manifest.")
+
+
+@main.command()
+@_files_option
+@_engine_options
+@click.option("--delete", "delete_them", is_flag=True, help="Delete the orphans (after confirmation).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask before deleting.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def orphans(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+            verbose: int, delete_them: bool, auto_approve: bool, as_json: bool) -> None:
+    """List trainers and deployments fwctl created for this stack that no state references."""
+    import asyncio
+    import json
+
+    from reconciler.orphans import find_orphans
+    from reconciler.provider.errors import ProviderError
+
+    _setup_logging(verbose)
+    session = _Session(files, endpoint, state_location)
+    session.notice()
+    prior = session.read_state()
+
+    async def listing() -> Any:
+        async with session.provider() as provider:
+            return await asyncio.gather(provider.list_trainer_jobs(), provider.list_deployments())
+
+    try:
+        trainers, deployments = asyncio.run(listing())
+    except ProviderError as exc:
+        raise _Fail(f"listing the account failed: {exc}") from None
+    found = find_orphans(session.stack, prior, trainers, deployments)
+    if as_json:
+        click.echo(json.dumps([{**o.__dict__, "spent_usd": round(o.spent_usd, 2)} for o in found], indent=2))
+    elif not found:
+        click.echo(f"No orphans: everything fwctl created for stack {session.stack} is in its state.")
+    else:
+        click.echo(f"{'kind':11} {'id':44} {'state':20} {'age':>8} {'accelerators':24} {'$/h':>7} {'spent $':>9}")
+        for o in found:
+            click.echo(f"{o.kind:11} {o.remote_id:44} {o.state:20} {o.age_hours:7.1f}h {o.accelerators:24} "
+                       f"{o.hourly_usd:7.2f} {o.spent_usd:9.2f}")
+        total = sum(o.hourly_usd for o in found)
+        click.echo(f"\n{len(found)} orphans burning about ${total:.2f}/h (estimated on-demand prices).")
+    if not delete_them or not found:
+        return
+    _confirm(auto_approve, f"deletion of {len(found)} orphans")
+
+    async def delete() -> None:
+        async with session.provider() as provider:
+            await asyncio.gather(*(
+                provider.delete_trainer_job(o.remote_id) if o.kind == "trainer"
+                else provider.delete_deployment(o.remote_id) for o in found))
+
+    try:
+        asyncio.run(delete())
+    except ProviderError as exc:
+        raise _Fail(f"deleting orphans failed: {exc}") from None
+    click.echo(f"Deleted {len(found)} orphans.")
 
 
 if __name__ == "__main__":  # pragma: no cover

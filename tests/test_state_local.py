@@ -202,8 +202,8 @@ def test_open_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(default, LocalFileBackend)
     assert default.describe() == os.path.join(".fwctl", "state.json")
     assert isinstance(open_backend(str(tmp_path / "s.json")), LocalFileBackend)
-    with pytest.raises(StateError, match="not supported yet") as caught:
-        open_backend("postgresql://user:secret@127.0.0.1/db")
-    assert "secret" not in str(caught.value)
+    postgres = open_backend("postgresql://user:secret@127.0.0.1/db", stack="demo")
+    assert "secret" not in postgres.describe() and "secret" not in repr(postgres)
+    assert postgres.describe() == "postgresql://user@127.0.0.1/db (stack demo)"
     with pytest.raises(StateError, match="unsupported"):
         open_backend("s3://bucket/key")

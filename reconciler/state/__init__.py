@@ -1,6 +1,7 @@
 """Where fwctl keeps what it has created: state backends behind one small protocol.
 
-``open_backend(location)`` picks the backend for a ``--state`` / ``FWCTL_STATE`` value; every
+``open_backend(location, stack=...)`` picks the backend for a ``--state`` / ``FWCTL_STATE`` value
+(a file path, or a ``postgresql://`` URL where the stack name is the row key); every
 backend satisfies ``StateBackend`` and passes ``tests/conformance``. Waiting for a lock is
 ``lock_with_timeout``, shared by all backends.
 """
@@ -8,6 +9,7 @@ backend satisfies ``StateBackend`` and passes ``tests/conformance``. Waiting for
 from __future__ import annotations
 
 from reconciler.state._local import LocalFileBackend
+from reconciler.state._postgres import PostgresBackend
 from reconciler.state.base import StateBackend
 from reconciler.state.errors import LockHeld, StateConflict, StateError
 from reconciler.state.locking import lock_with_timeout
@@ -18,6 +20,7 @@ __all__ = [
     "DEFAULT_STATE_PATH",
     "LocalFileBackend",
     "LockHeld",
+    "PostgresBackend",
     "StateBackend",
     "StateConflict",
     "StateError",
@@ -26,16 +29,20 @@ __all__ = [
 ]
 
 
-def open_backend(location: str | None = None) -> StateBackend:
-    """The backend for a state location: a file path (default ``.fwctl/state.json``) or a URL."""
+def open_backend(location: str | None = None, *, stack: str = "default") -> StateBackend:
+    """The backend for a state location: a file path (default ``.fwctl/state.json``) or a URL.
+
+    ``postgresql://`` / ``postgres://`` URLs open the PostgreSQL backend, keyed by ``stack`` (a
+    file holds one stack, so ``stack`` does not change where a file backend keeps its state).
+    """
     location = location or DEFAULT_STATE_PATH
     if location.startswith(("postgresql://", "postgres://")):
-        raise StateError(
-            "the PostgreSQL state backend is not supported yet; use a file path for --state / FWCTL_STATE"
-        )
+        return PostgresBackend(location, stack=stack)
     if location.startswith("file://"):
         location = location.removeprefix("file://")
     elif "://" in location:
         scheme = location.split("://", 1)[0]
-        raise StateError(f"unsupported state location scheme '{scheme}://'; use a file path")
+        raise StateError(
+            f"unsupported state location scheme '{scheme}://'; use a file path or a postgresql:// URL"
+        )
     return LocalFileBackend(location)

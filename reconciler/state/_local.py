@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -56,10 +57,17 @@ class LocalFileBackend:
         return _parse_document(self.path, raw)
 
     def write(self, doc: StateDocument) -> None:
+        self._store(doc, check_lineage=True)
+
+    def overwrite(self, doc: StateDocument) -> None:
+        """Store ``doc`` even if its lineage differs (``fwctl state push --force``); serial must rise."""
+        self._store(doc, check_lineage=False)
+
+    def _store(self, doc: StateDocument, *, check_lineage: bool) -> None:
         with self._mutex:
             stored = self.read()
             if stored is not None:
-                if stored.lineage != doc.lineage:
+                if check_lineage and stored.lineage != doc.lineage:
                     raise StateConflict(
                         f"{self.path}: refusing to write state of lineage {doc.lineage} over a "
                         f"document of lineage {stored.lineage} (a different stack's state?)"
@@ -77,6 +85,38 @@ class LocalFileBackend:
                 _atomic_write(self.path, data)
             except OSError as exc:
                 raise StateError(f"{self.path}: cannot write state: {exc.strerror or exc}") from None
+
+    # -- history (what a file keeps: the current version and the one before) -------------------
+
+    def history(self) -> list[tuple[int, datetime, str]]:
+        """(serial, written_at, lineage) of the backup and the current version, oldest first.
+
+        A file keeps only these two; the PostgreSQL backend keeps every version.
+        """
+        entries: dict[int, tuple[int, datetime, str]] = {}
+        for path in (self.backup_path, self.path):
+            doc = self._read_path(path)
+            if doc is not None:
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                entries[doc.serial] = (doc.serial, written, doc.lineage)
+        return [entries[k] for k in sorted(entries)]
+
+    def read_version(self, serial: int) -> StateDocument | None:
+        """The document at ``serial`` if it is the current version or the backup, else None."""
+        for path in (self.path, self.backup_path):
+            doc = self._read_path(path)
+            if doc is not None and doc.serial == serial:
+                return doc
+        return None
+
+    def _read_path(self, path: Path) -> StateDocument | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read state: {exc.strerror or exc}") from None
+        return _parse_document(path, raw)
 
     def _ensure_parent(self) -> None:
         parent = self.path.parent

@@ -7,24 +7,63 @@ gives *independent handles on the same state* (as two fwctl processes would have
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.model.state import LockInfo, ResourceState, StateDocument
-from reconciler.state import LocalFileBackend, LockHeld, StateBackend, StateConflict, lock_with_timeout
+from reconciler.state import (
+    LocalFileBackend,
+    LockHeld,
+    PostgresBackend,
+    StateBackend,
+    StateConflict,
+    lock_with_timeout,
+)
 
 Factory = Callable[[], StateBackend]
 
 
-@pytest.fixture(params=["local"])
-def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
+PG_URL = os.environ.get("FWCTL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> str | None:
+    """None when the test server answers, else why not (the reason the PostgreSQL cases skip)."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - any failure means: skip with the reason
+        return f"PostgreSQL at {PG_URL} unreachable ({str(exc).strip().splitlines()[0]}); .ci/run starts it"
+    return None
+
+
+@pytest.fixture(params=["local", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
     if request.param == "local":
         path = tmp_path / "nested" / "state.json"
-        return lambda: LocalFileBackend(path)
+        yield lambda: LocalFileBackend(path)
+        return
+    if request.param == "postgres":
+        reason = _postgres_reachable()
+        if reason:
+            pytest.skip(reason)
+        stack = f"conformance-{uuid.uuid4().hex[:12]}"  # a fresh stack per test: no collisions
+        made: list[PostgresBackend] = []
+
+        def factory() -> StateBackend:
+            made.append(PostgresBackend(PG_URL, stack=stack))
+            return made[-1]
+
+        yield factory
+        for handle in made:
+            handle.close()
+        return
     raise AssertionError(request.param)
 
 
