@@ -571,7 +571,8 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
                                              the_plan.account, __version__)
                 recorder = StateRecorder(session.backend, doc)
                 reporter = _reporter()
-                executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism)
+                executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism,
+                                    health_probe=_health_probe(session, provider))
                 try:
                     return await executor.apply(the_plan)
                 finally:
@@ -693,6 +694,34 @@ def _apply_saved_plan(plan_file: str, files: tuple[str, ...], endpoint: str | No
         finally:
             session.backend.unlock(lock_id)
     _report_apply(result, what)
+
+
+def _health_probe(session: _Session, provider: Any) -> Any:
+    """The executor's trainer check (issue 5, point 6): healthz, JWT exchange, tinker capabilities."""
+    import logging
+
+    from reconciler.executor import ChangeFailed
+    from reconciler.health import HealthError, probe_trainer
+
+    log = logging.getLogger("fwctl.health")
+
+    async def probe(job_id: str, config: Any) -> None:
+        if session.endpoint.embedded:
+            # The tinker client speaks real HTTP and cannot reach the in-process ASGI app.
+            log.debug("trainer %s: embedded control plane, tinker capabilities probe skipped (healthz only)",
+                      job_id)
+            if not await provider.trainer_healthy(job_id):
+                raise ChangeFailed(f"trainer job {job_id}: the gateway healthz does not answer")
+            return
+        gateway = await provider.trainer_gateway_url(job_id)
+        try:
+            await probe_trainer(gateway, session.endpoint.api_key, base_model=config.base_model,
+                                max_context_length=config.max_context_length)
+        except HealthError as exc:
+            raise ChangeFailed(f"trainer job {job_id} failed its health check: {exc}") from None
+        log.debug("trainer %s: tinker capabilities list %s", job_id, config.base_model)
+
+    return probe
 
 
 def _reporter() -> Any:
