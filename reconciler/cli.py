@@ -318,7 +318,7 @@ def _engine_options(fn: Any) -> Any:
     fn = click.option("--endpoint", metavar="URL|local", help="Control plane to use (default: see README).")(fn)
     fn = click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE",
                       help="State location (default .fwctl/state.json; env FWCTL_STATE).")(fn)
-    fn = click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION",
+    fn = click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION", envvar="FWCTL_LOCK_TIMEOUT",
                       help="How long to wait for a state lock held by someone else.")(fn)
     fn = click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")(fn)
     return fn
@@ -477,6 +477,8 @@ def _print_plan(plan: Any) -> None:
 
 
 @main.command()
+@click.option("--refresh-only", is_flag=True,
+              help="Bring state in line with the platform without proposing changes (drift check).")
 @_files_option
 @_engine_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending, 0 when none.")
@@ -488,7 +490,7 @@ def _print_plan(plan: Any) -> None:
 @click.option("--out", "out_file", metavar="FILE", help="Also save the plan (with its manifests) for `fwctl apply FILE`.")
 def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
          verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], output_format: str | None,
-         as_json: bool, out_file: str | None) -> None:
+         as_json: bool, out_file: str | None, refresh_only: bool) -> None:
     """Show what apply would do, and why."""
     import asyncio
     import json
@@ -499,6 +501,9 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
     _setup_logging(verbose)
     session = _Session(files, endpoint, state_location)
     session.notice()
+    if refresh_only:
+        _refresh_only(session, _seconds(lock_timeout), detailed_exitcode, output_format == "json")
+        return
     lock_id = session.lock("plan", _seconds(lock_timeout))
     try:
         prior = session.read_state()
@@ -534,6 +539,47 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
         sys.exit(EXIT_CHANGES)
 
 
+def _refresh_only(session: _Session, lock_timeout: float, detailed_exitcode: bool, as_json: bool) -> None:
+    """`plan --refresh-only`: record what changed on the platform; exit 2 on drift if asked."""
+    import asyncio
+    import json
+
+    from reconciler.drift import detect_drift
+    from reconciler.provider.errors import ProviderError
+    from reconciler.refresh import refresh
+
+    lock_id = session.lock("refresh", lock_timeout)
+    try:
+        prior = session.read_state()
+        if prior is None:
+            drifts: list[Any] = []
+        else:
+            async def read() -> Any:
+                async with session.provider() as provider:
+                    return await refresh(provider, session.stack, session.manifests.resources if session.manifests else {}, prior)
+
+            try:
+                observed = asyncio.run(read())
+            except ProviderError as exc:
+                raise _Fail(f"reading the account failed: {exc}") from None
+            drifts, refreshed = detect_drift(prior, observed)
+            if drifts:
+                session.backend.write(refreshed.next_version())
+    finally:
+        session.backend.unlock(lock_id)
+    if as_json:
+        click.echo(json.dumps({"drift": [{"address": d.address, "message": d.message} for d in drifts]}, indent=2))
+    elif drifts:
+        click.echo("Objects have changed outside of fwctl (the state now records them):\n")
+        for d in drifts:
+            click.echo(f"  {d.address}: {d.message}")
+        click.echo(f"\nDrift: {len(drifts)} changes found. Run 'fwctl plan' to see what apply would do about them.")
+    else:
+        click.echo("No drift: the platform matches what fwctl recorded.")
+    if detailed_exitcode and drifts:
+        sys.exit(EXIT_CHANGES)
+
+
 def _confirm(auto_approve: bool, what: str) -> None:
     if auto_approve:
         return
@@ -549,9 +595,13 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
                    verbose: int, auto_approve: bool, parallelism: int, destroy: bool,
                    targets: tuple[str, ...]) -> None:
     import asyncio
+    import signal
 
     from reconciler.executor import Executor, StateRecorder, initial_state
 
+    # Ctrl-C (or a runner's SIGINT) must stop an apply even when the parent started us with SIGINT
+    # ignored, as shells do for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _setup_logging(verbose)
     session = _Session(files, endpoint, state_location)
     session.notice()
@@ -598,6 +648,34 @@ def _report_apply(result: Any, what: str) -> None:
     lines += [f"  {address}: {message}" for address, message in result.failed.items()]
     lines += [f"  {address}: skipped ({message})" for address, message in result.skipped.items()]
     raise _Fail("\n".join(lines))
+
+
+def _health_probe(session: _Session, provider: Any) -> Any:
+    """The executor's trainer check (issue 5, point 6): healthz, JWT exchange, tinker capabilities."""
+    import logging
+
+    from reconciler.executor import ChangeFailed
+    from reconciler.health import HealthError, probe_trainer
+
+    log = logging.getLogger("fwctl.health")
+
+    async def probe(job_id: str, config: Any) -> None:
+        if session.endpoint.embedded:
+            # The tinker client speaks real HTTP and cannot reach the in-process ASGI app.
+            log.debug("trainer %s: embedded control plane, tinker capabilities probe skipped (healthz only)",
+                      job_id)
+            if not await provider.trainer_healthy(job_id):
+                raise ChangeFailed(f"trainer job {job_id}: the gateway healthz does not answer")
+            return
+        gateway = await provider.trainer_gateway_url(job_id)
+        try:
+            await probe_trainer(gateway, session.endpoint.api_key, base_model=config.base_model,
+                                max_context_length=config.max_context_length)
+        except HealthError as exc:
+            raise ChangeFailed(f"trainer job {job_id} failed its health check: {exc}") from None
+        log.debug("trainer %s: tinker capabilities list %s", job_id, config.base_model)
+
+    return probe
 
 
 def _check_saved_plan(the_plan: Any, session: _Session, prior: Any, plan_file: str) -> None:
@@ -682,7 +760,8 @@ def _apply_saved_plan(plan_file: str, files: tuple[str, ...], endpoint: str | No
                                                  the_plan.account, __version__)
                     recorder = StateRecorder(session.backend, doc)
                     reporter = _reporter()
-                    executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism)
+                    executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism,
+                                        health_probe=_health_probe(session, provider))
                     try:
                         return await executor.apply(the_plan)
                     finally:
@@ -694,34 +773,6 @@ def _apply_saved_plan(plan_file: str, files: tuple[str, ...], endpoint: str | No
         finally:
             session.backend.unlock(lock_id)
     _report_apply(result, what)
-
-
-def _health_probe(session: _Session, provider: Any) -> Any:
-    """The executor's trainer check (issue 5, point 6): healthz, JWT exchange, tinker capabilities."""
-    import logging
-
-    from reconciler.executor import ChangeFailed
-    from reconciler.health import HealthError, probe_trainer
-
-    log = logging.getLogger("fwctl.health")
-
-    async def probe(job_id: str, config: Any) -> None:
-        if session.endpoint.embedded:
-            # The tinker client speaks real HTTP and cannot reach the in-process ASGI app.
-            log.debug("trainer %s: embedded control plane, tinker capabilities probe skipped (healthz only)",
-                      job_id)
-            if not await provider.trainer_healthy(job_id):
-                raise ChangeFailed(f"trainer job {job_id}: the gateway healthz does not answer")
-            return
-        gateway = await provider.trainer_gateway_url(job_id)
-        try:
-            await probe_trainer(gateway, session.endpoint.api_key, base_model=config.base_model,
-                                max_context_length=config.max_context_length)
-        except HealthError as exc:
-            raise ChangeFailed(f"trainer job {job_id} failed its health check: {exc}") from None
-        log.debug("trainer %s: tinker capabilities list %s", job_id, config.base_model)
-
-    return probe
 
 
 def _reporter() -> Any:
