@@ -816,16 +816,55 @@ def destroy(files: tuple[str, ...], endpoint: str | None, state_location: str | 
     _apply_command(files, endpoint, state_location, lock_timeout, verbose, auto_approve, parallelism, True, ())
 
 
-def _state_only(files: tuple[str, ...], state_location: str | None) -> Any:
+
+
+
+def _state_only(files: tuple[str, ...], state_location: str | None) -> _Session:
+    """A session for commands that need the state, not the account.
+
+    The stack (a PostgreSQL state's row key) and its state location come from ``-f``, else from
+    the manifests in the current directory when they load, else ``default``.
+    """
+    from reconciler.manifest import ManifestError, load_manifests
+
+    if not files:
+        try:
+            load_manifests(["."])
+            files = (".",)
+        except (ManifestError, OSError):
+            pass
     return _Session(files, "local", state_location, need_manifests=bool(files))
 
 
+def _state_options(fn: Any) -> Any:
+    fn = click.option("--stack", "stack", metavar="NAME",
+                      help="Stack name (default: from the manifests, else 'default').")(fn)
+    fn = click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE",
+                      help="State location.")(fn)
+    return _files_option(fn)
+
+
+def _state_session(files: tuple[str, ...], state_location: str | None, stack: str | None) -> _Session:
+    """A state-only session; ``--stack`` overrides the stack name (the row key of a PostgreSQL state)."""
+    from reconciler.state import StateError, open_backend
+
+    session = _state_only(files, state_location)
+    if stack and stack != session.stack:
+        spec = session.manifests.stack.spec if session.manifests and session.manifests.stack else None
+        session.stack = stack
+        try:
+            session.backend = open_backend(state_location or (spec.state if spec else None), stack=stack)
+        except StateError as exc:
+            raise _Fail(str(exc)) from None
+    return session
+
+
 @main.command()
-@_files_option
-@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+@_state_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON (a saved plan: schemas/plan.schema.json).")
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
-def show(files: tuple[str, ...], state_location: str | None, as_json: bool, plan_file: str | None) -> None:
+def show(files: tuple[str, ...], state_location: str | None, stack: str | None, as_json: bool,
+         plan_file: str | None) -> None:
     """Show what fwctl manages: remote ids, attachments, served snapshots; or a saved plan."""
     from reconciler.render import state_text
 
@@ -844,7 +883,7 @@ def show(files: tuple[str, ...], state_location: str | None, as_json: bool, plan
         else:
             _print_plan(saved.plan)
         return
-    doc = _state_only(files, state_location).read_state()
+    doc = _state_session(files, state_location, stack).read_state()
     if as_json:
         click.echo(doc.model_dump_json(indent=2) if doc else "{}")
     else:
@@ -853,15 +892,16 @@ def show(files: tuple[str, ...], state_location: str | None, as_json: bool, plan
 
 @main.command()
 @click.argument("name", required=False)
-@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
+@_state_options
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def output(name: str | None, state_location: str | None, as_json: bool) -> None:
+def output(name: str | None, files: tuple[str, ...], state_location: str | None, stack: str | None,
+           as_json: bool) -> None:
     """What a training loop needs: job ids, gateway URLs, inference models, attachments."""
     import json
 
     from reconciler.render import outputs_json
 
-    data = outputs_json(_state_only((), state_location).read_state())
+    data = outputs_json(_state_session(files, state_location, stack).read_state())
     if name:
         matches = {a: v for a, v in data.items() if a == name or a.split("/", 1)[-1] == name}
         if not matches:
@@ -883,19 +923,17 @@ def state() -> None:
 
 
 @state.command("list")
-@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-def state_list(state_location: str | None) -> None:
+@_state_options
+def state_list(files: tuple[str, ...], state_location: str | None, stack: str | None) -> None:
     """One address per line."""
-    doc = _state_only((), state_location).read_state()
+    doc = _state_session(files, state_location, stack).read_state()
     for address in doc.resources if doc else ():
         click.echo(address)
 
 
 @state.command("show")
 @click.argument("address", required=False)
-@_files_option
-@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-@click.option("--stack", "stack", metavar="NAME", help="Stack name (default: from the manifests, else 'default').")
+@_state_options
 @click.option("--version", "version", type=int, metavar="N", help="The document as written at serial N.")
 def state_show(address: str | None, files: tuple[str, ...], state_location: str | None, stack: str | None,
                version: int | None) -> None:
@@ -916,11 +954,12 @@ def state_show(address: str | None, files: tuple[str, ...], state_location: str 
 
 @state.command("rm")
 @click.argument("address")
-@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-@click.option("--lock-timeout", default="0s", metavar="DURATION")
-def state_rm(address: str, state_location: str | None, lock_timeout: str) -> None:
+@_state_options
+@click.option("--lock-timeout", default="0s", metavar="DURATION", envvar="FWCTL_LOCK_TIMEOUT")
+def state_rm(address: str, files: tuple[str, ...], state_location: str | None, stack: str | None,
+             lock_timeout: str) -> None:
     """Forget an address (the remote resource is left as it is)."""
-    session = _state_only((), state_location)
+    session = _state_session(files, state_location, stack)
     lock_id = session.lock("state rm", _seconds(lock_timeout))
     try:
         doc = session.read_state()
@@ -934,12 +973,12 @@ def state_rm(address: str, state_location: str | None, lock_timeout: str) -> Non
 
 @main.command("force-unlock")
 @click.argument("lock_id")
-@click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-def force_unlock(lock_id: str, state_location: str | None) -> None:
+@_state_options
+def force_unlock(lock_id: str, files: tuple[str, ...], state_location: str | None, stack: str | None) -> None:
     """Release a state lock left by someone else (its id is printed to whoever waits)."""
     from reconciler.state import StateError
 
-    session = _state_only((), state_location)
+    session = _state_session(files, state_location, stack)
     try:
         session.backend.force_unlock(lock_id)
     except StateError as exc:
@@ -952,19 +991,7 @@ def force_unlock(lock_id: str, state_location: str | None) -> None:
 # --- state history / pull / push / migrate (issue 6) ---
 
 
-def _state_session(files: tuple[str, ...], state_location: str | None, stack: str | None) -> _Session:
-    """A state-only session; ``--stack`` overrides the stack name (the row key of a PostgreSQL state)."""
-    from reconciler.state import StateError, open_backend
 
-    session = _state_only(files, state_location)
-    if stack and stack != session.stack:
-        spec = session.manifests.stack.spec if session.manifests and session.manifests.stack else None
-        session.stack = stack
-        try:
-            session.backend = open_backend(state_location or (spec.state if spec else None), stack=stack)
-        except StateError as exc:
-            raise _Fail(str(exc)) from None
-    return session
 
 
 def _state_call(fn: Any, *args: Any) -> Any:
@@ -1014,12 +1041,7 @@ def _lock_state(backend: Any, operation: str, timeout: float) -> str:
         raise _Fail(str(exc)) from None
 
 
-def _state_options(fn: Any) -> Any:
-    fn = click.option("--stack", "stack", metavar="NAME",
-                      help="Stack name (default: from the manifests, else 'default').")(fn)
-    fn = click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE",
-                      help="State location.")(fn)
-    return _files_option(fn)
+
 
 
 @state.command("history")
