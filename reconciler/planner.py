@@ -377,6 +377,12 @@ class _Planner:
         deployment = self.resources.get(dep_addr)
         assert isinstance(deployment, Deployment)
         transition = spec.transition or deployment.spec.hot_load.transition
+        trainer = self.resources.get(trainer_addr)
+        if isinstance(trainer, Trainer) and trainer.spec.base_model != deployment.spec.base_model:
+            self.error(address, "spec.trainer",
+                       f"{trainer_addr} trains {trainer.spec.base_model} but {dep_addr} serves "
+                       f"{deployment.spec.base_model}: a deployment can only hot-load its own base model")
+            return
         job_name = self.obs.trainer_name(job_id)
         after: dict[str, Any] = {"scope": spec.scope, "trainer": job_name, "deployment": dep_id,
                                  "transition": transition, "snapshot": spec.snapshot}

@@ -165,3 +165,20 @@ def test_adopted_job_that_differs_is_a_located_error(tmp_path: Path) -> None:
         plan(manifests(tmp_path, text), None, {JOB: job(learning_rate=9e-5)}, {DEP: deployment()})
     message = str(info.value)
     assert "stack.yaml:" in message and "Trainer/policy: spec.learningRate" in message
+
+
+def test_binding_to_a_trainer_of_another_base_model_is_refused(tmp_path: Path) -> None:
+    text = STACK.replace("LIFECYCLE", "") + """---
+apiVersion: fwctl/v1
+kind: Trainer
+metadata: {name: llama}
+spec:
+  baseModel: accounts/fireworks/models/llama-v3p1-8b-instruct
+---
+apiVersion: fwctl/v1
+kind: SyncBinding
+metadata: {name: wrong}
+spec: {trainer: llama, deployment: rollout}
+"""
+    with pytest.raises(PlanError, match=r"stack.yaml:\d+:\d+: SyncBinding/wrong: spec.trainer: .*llama.*qwen3-8b"):
+        plan(manifests(tmp_path, text))
