@@ -597,7 +597,6 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
     import asyncio
     import signal
 
-    from reconciler.executor import Executor, StateRecorder, initial_state
 
     # Ctrl-C (or a runner's SIGINT) must stop an apply even when the parent started us with SIGINT
     # ignored, as shells do for background jobs.
@@ -617,16 +616,7 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
                 if not the_plan.has_changes:
                     return None
                 await asyncio.to_thread(_confirm, auto_approve, what)
-                doc = prior or initial_state(session.stack, the_plan.state_lineage, session.endpoint.url,
-                                             the_plan.account, __version__)
-                recorder = StateRecorder(session.backend, doc)
-                reporter = _reporter()
-                executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism,
-                                    health_probe=_health_probe(session, provider))
-                try:
-                    return await executor.apply(the_plan)
-                finally:
-                    reporter.close()
+                return await _execute(session, provider, prior, the_plan, parallelism)
 
         result = asyncio.run(run())
     except KeyboardInterrupt:
@@ -634,6 +624,21 @@ def _apply_command(files: tuple[str, ...], endpoint: str | None, state_location:
     finally:
         session.backend.unlock(lock_id)
     _report_apply(result, what)
+
+
+async def _execute(session: _Session, provider: Any, prior: Any, the_plan: Any, parallelism: int) -> Any:
+    """Carry a plan out: the one place an Executor is built (fresh and saved plans alike)."""
+    from reconciler.executor import Executor, StateRecorder, initial_state
+
+    doc = prior or initial_state(session.stack, the_plan.state_lineage, session.endpoint.url,
+                                 the_plan.account, __version__)
+    reporter = _reporter()
+    executor = Executor(provider, StateRecorder(session.backend, doc), reporter=reporter,
+                        parallelism=parallelism, health_probe=_health_probe(session, provider))
+    try:
+        return await executor.apply(the_plan)
+    finally:
+        reporter.close()
 
 
 def _report_apply(result: Any, what: str) -> None:
@@ -709,7 +714,6 @@ def _apply_saved_plan(plan_file: str, files: tuple[str, ...], endpoint: str | No
     import asyncio
     import tempfile
 
-    from reconciler.executor import Executor, StateRecorder, initial_state
     from reconciler.planfile import PlanFileError, read_plan_file, write_sources
     from reconciler.provider.errors import ProviderError
 
@@ -756,16 +760,7 @@ def _apply_saved_plan(plan_file: str, files: tuple[str, ...], endpoint: str | No
                     _print_plan(the_plan)
                     if not the_plan.has_changes:
                         return None
-                    doc = prior or initial_state(session.stack, the_plan.state_lineage, session.endpoint.url,
-                                                 the_plan.account, __version__)
-                    recorder = StateRecorder(session.backend, doc)
-                    reporter = _reporter()
-                    executor = Executor(provider, recorder, reporter=reporter, parallelism=parallelism,
-                                        health_probe=_health_probe(session, provider))
-                    try:
-                        return await executor.apply(the_plan)
-                    finally:
-                        reporter.close()
+                    return await _execute(session, provider, prior, the_plan, parallelism)
 
             result = asyncio.run(run())
         except KeyboardInterrupt:

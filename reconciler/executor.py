@@ -163,9 +163,9 @@ class Executor:
         change = slot.change
         try:
             if change.action.is_removal:
-                blockers = self._removal_waits(change)
-                for other in blockers:
-                    await other.finished.wait()
+                # What depends on this must have let go of it: its removal accepted (not finished).
+                for other in self._removal_waits(change):
+                    await other.created.wait()
             else:
                 for dep in change.depends_on:
                     needed = self.slots.get(dep)
@@ -256,6 +256,7 @@ class Executor:
             if job_id:
                 await self._pending(change, "delete", job_id)
                 await self.provider.delete_trainer_job(job_id)
+                slot.created.set()
                 await self._wait_trainer_gone(job_id, change)
             if "shared_with" in change.extras:  # became a shared session: keep the address, nothing remote
                 await self.recorder.set(change.address, self._shared_state(change))
@@ -352,11 +353,16 @@ class Executor:
         if action is Action.DELETE:
             await self._pending(change, "delete", dep_id)
             await self.provider.delete_deployment(dep_id)
+            slot.created.set()
             await self._wait_deployment_gone(dep_id, change)
             await self.recorder.set(change.address, None)
             return
         if action is Action.SCALE_TO_ZERO:
-            await self.provider.update_deployment(dep_id, {"min_replicas": 0, "max_replicas": 0})
+            updates: dict[str, Any] = {"min_replicas": 0, "max_replicas": 0}
+            if change.extras.get("detach"):
+                updates["hot_load_trainer_job"] = None
+            await self.provider.update_deployment(dep_id, updates)
+            slot.created.set()
             dep = await self._wait_deployment_ready(dep_id, change, None)
             if change.extras.get("destroy"):
                 await self.recorder.set(change.address, None)
@@ -457,6 +463,7 @@ class Executor:
         if change.action is Action.DELETE:
             if extras.get("scope", "perTrainer") == "perTrainer":
                 await self.provider.update_deployment(dep_id, {"hot_load_trainer_job": None})
+                slot.created.set()
                 await self._wait_deployment_ready(dep_id, change, None)
             await self.recorder.set(change.address, None)
             await self._note_on_deployment(dep_address or self._deployment_address_of(change), None, None)

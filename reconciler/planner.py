@@ -523,10 +523,18 @@ class _Planner:
         elif kind == "SyncBinding":
             dep_id = prior.remote_id
             dep = self.deployment(dep_id)
-            dep_change = self.changes.get(str(prior.outputs.get("deployment_address", "")))
+            dep_address = str(prior.outputs.get("deployment_address", ""))
+            dep_change = self.changes.get(dep_address)
             if dep is None or (dep_change is not None and dep_change.action is Action.DELETE):
                 self.add(address, kind, Action.FORGET, remote_id=dep_id,
                          reasons=(f"{why}; its deployment is gone or deleted",), extras=extras)
+            elif dep_change is not None and dep_change.action is Action.SCALE_TO_ZERO:
+                # One PATCH, one pod roll: the deployment is detached as it is scaled to zero.
+                self.changes[dep_address] = dep_change.model_copy(
+                    update={"extras": {**dep_change.extras, "detach": True},
+                            "reasons": (*dep_change.reasons, "detached from its trainer in the same update")})
+                self.add(address, kind, Action.FORGET, remote_id=dep_id,
+                         reasons=(f"{why}; {dep_address} is detached as it is scaled to zero",), extras=extras)
             else:
                 self.add(address, kind, Action.DELETE, remote_id=dep_id, before=prior.applied,
                          reasons=(f"{why}: deployment {dep_id} is detached from its trainer",),
