@@ -25,7 +25,8 @@ from reconciler.local._store import Store
 from reconciler.local._validate import check_object
 
 JWT_TTL_S = 3600
-INJECTABLE_STATUSES = (408, 429, 500, 502, 503, 504)
+# 0 is not an HTTP status: the request takes effect, then the connection drops before the answer.
+INJECTABLE_STATUSES = (0, 408, 429, 500, 502, 503, 504)
 FAULT_BODY = {
     "kind": "str",
     "trainer": "str",
@@ -40,6 +41,17 @@ FAULT_BODY = {
 }
 
 Handler = Callable[[Request], Awaitable[Any]]
+
+
+class _Dropped(Response):
+    """Headers that promise a body which never comes: uvicorn closes the connection, and the client
+    sees it drop mid-answer (httpx: RemoteProtocolError), after the request took effect."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200, headers={"content-length": "64"})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
 
 
 class _App:
@@ -87,6 +99,7 @@ class _App:
 
         async def run(request: Request) -> Response:
             response: Response
+            drop = False
             try:
                 if kind != "public":
                     if kind != "admin" and self.limiter is not None and not self.limiter.allow():
@@ -95,7 +108,10 @@ class _App:
                     self._authenticate(request, kind)
                 if kind in ("api", "hotload"):
                     injected = self.faults.pick_error()
-                    if injected is not None:
+                    if injected == 0:
+                        self.stats.injected[0] += 1
+                        drop = True
+                    elif injected is not None:
                         self.stats.injected[injected] += 1
                         retry = {"Retry-After": "1"} if injected in (429, 503) else {}
                         raise ApiError(injected, f"injected fault: HTTP {injected}", headers=retry)
@@ -103,6 +119,8 @@ class _App:
                         await asyncio.sleep(self.faults.latency_ms / 1000.0)
                 result = await handler(request)
                 response = result if isinstance(result, Response) else JSONResponse(result)
+                if drop:
+                    response = _Dropped()
             except ApiError as err:
                 body = err.body()
                 if kind == "gateway":
@@ -333,6 +351,12 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             app.faults.errors = ErrorBurst(
                 rate, tuple(int(s) for s in statuses), None if count is None else int(count)
             )
+        elif kind == "hotload-error":
+            dep = body.get("deployment") or ""
+            if not dep:
+                raise invalid('a hotload-error fault names its deployment: {"kind": "hotload-error", "deployment": ID}')
+            message = body.get("message") or "hot load failed (injected fault): the replicas could not load the snapshot"
+            app.faults.hotload_errors[(account, dep)] = message
         elif kind == "latency":
             ms = float(body.get("ms", 0))
             if ms < 0 or ms > 60000:
@@ -344,7 +368,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
                 raise invalid("capacity.pendingSeconds must be >= 0")
             app.faults.capacity_pending_s = seconds
         else:
-            raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency or capacity")
+            raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency, capacity or hotload-error")
         return {"applied": kind, "faults": app.faults.describe()}
 
     async def stats(request: Request) -> Any:

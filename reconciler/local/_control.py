@@ -930,6 +930,8 @@ class ControlPlane:
             status = life.hotload_status(doc, state, now, self.speed)["replicas"][0]
             current = status["current_snapshot_identity"]
             error = self._snapshot_error(doc, identity)
+            if not error:
+                error = self.faults.take_hotload_error(doc["account"], doc["id"]) or ""
             if not error and incremental is not None:
                 previous = incremental.get("previous_snapshot_identity")
                 if previous != current:

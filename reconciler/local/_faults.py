@@ -26,6 +26,7 @@ class Faults:
     errors: ErrorBurst | None = None
     latency_ms: float = 0.0
     capacity_pending_s: float = 0.0  # emulated seconds, divided by speed like every duration
+    hotload_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, deployment) -> message
     rng: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,10 +45,16 @@ class Faults:
                 burst.remaining -= 1
             return self.rng.choice(burst.statuses)
 
+    def take_hotload_error(self, account: str, deployment: str) -> str | None:
+        """The armed failure of the next hot load into this deployment (one shot), or None."""
+        with self._lock:
+            return self.hotload_errors.pop((account, deployment), None)
+
     def clear(self) -> None:
         self.errors = None
         self.latency_ms = 0.0
         self.capacity_pending_s = 0.0
+        self.hotload_errors.clear()
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -61,6 +68,10 @@ class Faults:
             out["latency"] = {"ms": self.latency_ms}
         if self.capacity_pending_s:
             out["capacity"] = {"pendingSeconds": self.capacity_pending_s}
+        if self.hotload_errors:
+            out["hotloadErrors"] = [
+                {"account": a, "deployment": d, "message": m} for (a, d), m in sorted(self.hotload_errors.items())
+            ]
         return out
 
 
