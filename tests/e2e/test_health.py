@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -133,7 +134,8 @@ def test_a_tinker_client_stuck_in_its_retries_is_abandoned_at_the_deadline() -> 
                                 timeout=60, cwd=REPO)
         elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "the tinker client got no capabilities from" in result.stdout and "within 3s" in result.stdout
+    assert "the tinker client got no capabilities from" in result.stdout
+    assert re.search(r"within [123]s", result.stdout), result.stdout  # what was left of the 3 s budget
     assert elapsed < 10, f"the probe (and its process) must end at the deadline, took {elapsed:.1f}s"
 
 
