@@ -242,13 +242,13 @@ def local_snapshot(endpoint: str, api_key: str | None, account: str | None, job:
 
 @local.command("fault")
 @_local_options
-@click.argument("kind", required=False, type=click.Choice(["preempt", "fail", "errors", "latency", "capacity"]))
+@click.argument("kind", required=False, type=click.Choice(["preempt", "fail", "errors", "latency", "capacity", "hotload-error"]))
 @click.option("--clear", is_flag=True, help="Clear the standing faults (errors, latency, capacity).")
 @click.option("--trainer", default=None, help="preempt: the trainer job id.")
-@click.option("--deployment", default=None, help="fail: the deployment id.")
-@click.option("--message", default=None, help="preempt/fail: the status message.")
+@click.option("--deployment", default=None, help="fail / hotload-error: the deployment id.")
+@click.option("--message", default=None, help="preempt / fail / hotload-error: the message.")
 @click.option("--rate", type=float, default=None, help="errors: the fraction of requests answered with an error.")
-@click.option("--status", "statuses", type=int, multiple=True, help="errors: an HTTP status to inject (repeatable).")
+@click.option("--status", "statuses", type=int, multiple=True, help="errors: an HTTP status to inject (repeatable; 0 drops the connection).")
 @click.option("--count", type=int, default=None, help="errors: stop after this many injected errors.")
 @click.option("--ms", type=float, default=None, help="latency: milliseconds added to every request.")
 @click.option("--pending-seconds", type=float, default=None, help="capacity: extra PENDING time for new trainers.")
