@@ -213,7 +213,11 @@ def parse(name: str, text: str) -> ParsedFile:
     """Every document of ``text``; YAML errors become problems (documents before them are kept)."""
     loader_class = _CLoader if _safe_for_c_parser(text) else _PyLoader
     parsed = ParsedFile(name, text, [], [])
-    loader = loader_class(text)
+    try:
+        loader = loader_class(text)  # the pure-Python reader checks every character here, up front
+    except yaml.reader.ReaderError as exc:
+        parsed.problems.append(_unacceptable(name, text, exc))
+        return parsed
     try:
         nodes: list[Node] = []
         try:
@@ -222,13 +226,7 @@ def parse(name: str, text: str) -> ParsedFile:
         except yaml.MarkedYAMLError as exc:
             parsed.problems.append(_problem(name, *_describe_yaml_error(exc, "YAML syntax error")))
         except yaml.reader.ReaderError as exc:
-            parsed.problems.append(
-                _problem(
-                    name,
-                    _position_of_index(text, exc.position),
-                    f"unacceptable character {_codepoint(exc.character)} in YAML (control characters are not allowed)",
-                )
-            )
+            parsed.problems.append(_unacceptable(name, text, exc))
         except yaml.YAMLError as exc:
             parsed.problems.append(_problem(name, None, f"YAML error: {exc}"))
         except RecursionError:
@@ -240,6 +238,14 @@ def parse(name: str, text: str) -> ParsedFile:
     finally:
         loader.dispose()
     return parsed
+
+
+def _unacceptable(name: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    return _problem(
+        name,
+        _position_of_index(text, exc.position),
+        f"unacceptable character {_codepoint(exc.character)} in YAML (control characters are not allowed)",
+    )
 
 
 def _document(name: str, loader: Any, node: Node, problems: list[Problem]) -> ParsedDocument | None:
