@@ -198,10 +198,18 @@ def test_gateway_health_jwt_and_activity(
     server: LocalServer, api: httpx.Client, uid: Callable[[str], str]
 ) -> None:
     job = uid("gw")
-    create_trainer(api, job, running=False)
-    gw = f"{server.url}/training/v1/rlorTrainerJobs/{ACCOUNT}/{job}/api/v1"
-    headers = {"X-Api-Key": KEY, "Authorization": f"Bearer {KEY}"}
-    assert httpx.get(f"{gw}/healthz", headers=headers).status_code == 503
+    # Held in PENDING (1,000 emulated seconds) so the not-yet-running check cannot race the clock.
+    api.post("/_local/v1/faults", json={"kind": "capacity", "pendingSeconds": 1000}).raise_for_status()
+    try:
+        create_trainer(api, job, running=False)
+        gw = f"{server.url}/training/v1/rlorTrainerJobs/{ACCOUNT}/{job}/api/v1"
+        headers = {"X-Api-Key": KEY, "Authorization": f"Bearer {KEY}"}
+        assert httpx.get(f"{gw}/healthz", headers=headers).status_code == 503
+    finally:
+        api.delete("/_local/v1/faults").raise_for_status()
+    api.post(f"{TRAINERS}/{job}:cancel").raise_for_status()  # stop it, then resume without the delay
+    wait_state(api, f"{TRAINERS}/{job}", "JOB_STATE_CANCELLED")
+    api.post(f"{TRAINERS}/{job}:resume").raise_for_status()
     wait_state(api, f"{TRAINERS}/{job}", "JOB_STATE_RUNNING")
     assert httpx.get(f"{gw}/healthz", headers=headers).json() == {"status": "ok"}
     assert httpx.get(f"{gw}/healthz").status_code == 401
