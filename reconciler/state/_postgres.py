@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 10
 _RELEASE_WAIT_S = 5.0  # how long force_unlock waits for a terminated holder's lock to go
+_HOLDER_WAIT_S = 1.0  # how long a contender waits for a new holder to record itself
 _SCHEMA_LOCK_KEY = 0x66776374_6C736368  # "fwctlsch": serialises creating the tables
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -306,10 +307,21 @@ class PostgresBackend:
                 raise LockHeld(self.describe(), self._holder_or_unknown(self._read_holder()))
             conn = self._connect()  # this lock's own connection, open for as long as it is held
             try:
-                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-                if not (got and got[0]):
+                got = self._try_advisory_lock(conn)
+                if not got:
+                    # The holder records itself right after taking the advisory lock: a contender
+                    # that looks in between finds no row. Give the holder a moment to write it,
+                    # so that whoever waits is told who holds the lock, not "lock ? held by ?".
                     holder = self._read_holder(conn)
-                    raise LockHeld(self.describe(), self._holder_or_unknown(holder))
+                    deadline = time.monotonic() + _HOLDER_WAIT_S
+                    while holder is None and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                        got = self._try_advisory_lock(conn)
+                        if got:
+                            break
+                        holder = self._read_holder(conn)
+                    if not got:
+                        raise LockHeld(self.describe(), self._holder_or_unknown(holder))
                 # The advisory lock is ours: any row left is a dead holder's, overwrite it.
                 conn.execute(
                     self._sql(
@@ -332,6 +344,10 @@ class PostgresBackend:
                 self._held, self._held_pid = {}, os.getpid()
             self._held[info.id] = conn
             return info.id
+
+    def _try_advisory_lock(self, conn: psycopg.Connection[Any]) -> bool:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        return bool(got and got[0])
 
     def _read_holder(self, conn: psycopg.Connection[Any] | None = None) -> LockInfo | None:
         import psycopg
