@@ -28,6 +28,7 @@ from reconciler.model.state import PendingOperation, ResourceState, StateDocumen
 from reconciler.provider.base import Provider
 from reconciler.provider.errors import ProviderError
 from reconciler.state.base import StateBackend
+from reconciler.state.errors import StateError
 
 # Per-kind readiness budgets (seconds), overridable by spec.timeouts.
 DEFAULT_TIMEOUTS = {"Trainer": 3600.0, "ReferenceTrainer": 3600.0, "Deployment": 5400.0, "SyncBinding": 900.0}
@@ -74,20 +75,52 @@ class Poll:
 
 
 class StateRecorder:
-    """The one writer of state during an apply: every update is a new version, written at once."""
+    """The one writer of state during an apply.
+
+    Group commit: updates that arrive while a write is in flight go into the next version together,
+    and each caller returns only once the version holding its update is stored (so a pending id is
+    still on disk before its remote create). With many changes in flight this turns thousands of
+    whole-document writes into a few hundred.
+    """
 
     def __init__(self, backend: StateBackend, doc: StateDocument):
         self.backend = backend
         self.doc = doc
-        self._lock = asyncio.Lock()
         self.writes = 0
+        self._queue: list[tuple[str, ResourceState | None, asyncio.Future[None]]] = []
+        self._writing = False
 
     async def set(self, address: str, resource: ResourceState | None) -> None:
-        async with self._lock:
-            doc = self.doc.with_resource(address, resource).next_version()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((address, resource, done))
+        if not self._writing:
+            self._writing = True
+            try:
+                while self._queue:
+                    batch, self._queue = self._queue, []
+                    await self._write(batch)
+            finally:
+                self._writing = False
+                for *_, waiting in self._queue:  # only left behind when this writer was cancelled
+                    waiting.cancel()
+                self._queue = []
+        await done
+
+    async def _write(self, batch: list[tuple[str, ResourceState | None, asyncio.Future[None]]]) -> None:
+        doc = self.doc
+        for address, resource, _ in batch:
+            doc = doc.with_resource(address, resource)
+        doc = doc.next_version()
+        try:
             await asyncio.to_thread(self.backend.write, doc)
-            self.doc = doc
-            self.writes += 1
+        except Exception as exc:
+            for *_, waiting in batch:
+                waiting.set_exception(exc)
+            return
+        self.doc = doc
+        self.writes += 1
+        for *_, waiting in batch:
+            waiting.set_result(None)
 
     def get(self, address: str) -> ResourceState | None:
         return self.doc.resources.get(address)
@@ -194,7 +227,7 @@ class Executor:
             slot.failed = str(skip)
             result.skipped[change.address] = str(skip)
             self.reporter.event(change.address, change.action.value, "skipped", str(skip))
-        except (ChangeFailed, ProviderError) as exc:
+        except (ChangeFailed, ProviderError, StateError) as exc:
             slot.failed = str(exc)
             result.failed[change.address] = str(exc)
             self.reporter.event(change.address, change.action.value, "failed", str(exc))
