@@ -38,6 +38,9 @@ class LocalFileBackend:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._held: dict[str, int] = {}  # lock id -> fd carrying our flock
         self._mutex = threading.Lock()
+        # What this process last wrote: (file identity, lineage, serial, bytes). While the file is
+        # unchanged on disk, the next write needs neither to re-read nor to re-parse it.
+        self._written: tuple[tuple[int, int, int], str, int, bytes] | None = None
 
     def __repr__(self) -> str:
         return f"LocalFileBackend({str(self.path)!r})"
@@ -63,28 +66,48 @@ class LocalFileBackend:
         """Store ``doc`` even if its lineage differs (``fwctl state push --force``); serial must rise."""
         self._store(doc, check_lineage=False)
 
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _stored(self) -> tuple[str, int, bytes] | None:
+        """(lineage, serial, bytes) of the stored document, from cache while the file is unchanged."""
+        if self._written is not None and self._identity() == self._written[0]:
+            return self._written[1:]
+        stored = self.read()
+        if stored is None:
+            return None
+        return stored.lineage, stored.serial, self.path.read_bytes()
+
     def _store(self, doc: StateDocument, *, check_lineage: bool) -> None:
         with self._mutex:
-            stored = self.read()
+            stored = self._stored()
             if stored is not None:
-                if check_lineage and stored.lineage != doc.lineage:
+                lineage, serial, _ = stored
+                if check_lineage and lineage != doc.lineage:
                     raise StateConflict(
                         f"{self.path}: refusing to write state of lineage {doc.lineage} over a "
-                        f"document of lineage {stored.lineage} (a different stack's state?)"
+                        f"document of lineage {lineage} (a different stack's state?)"
                     )
-                if doc.serial <= stored.serial:
+                if doc.serial <= serial:
                     raise StateConflict(
                         f"{self.path}: refusing to write serial {doc.serial}: the stored state is "
-                        f"already at serial {stored.serial} (it changed since it was read; re-run)"
+                        f"already at serial {serial} (it changed since it was read; re-run)"
                     )
             self._ensure_parent()
             data = doc.model_dump_json(indent=2).encode() + b"\n"
             try:
                 if stored is not None:
-                    _atomic_write(self.backup_path, self.path.read_bytes())
+                    _atomic_write(self.backup_path, stored[2])
                 _atomic_write(self.path, data)
             except OSError as exc:
+                self._written = None
                 raise StateError(f"{self.path}: cannot write state: {exc.strerror or exc}") from None
+            identity = self._identity()
+            self._written = (identity, doc.lineage, doc.serial, data) if identity else None
 
     # -- history (what a file keeps: the current version and the one before) -------------------
 
