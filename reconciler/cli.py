@@ -663,6 +663,11 @@ def _health_probe(session: _Session, provider: Any) -> Any:
     from reconciler.health import HealthError, probe_trainer
 
     log = logging.getLogger("fwctl.health")
+    if not session.endpoint.embedded:
+        import threading
+
+        # `import tinker` costs ~0.5 s: do it while the trainers boot, not after they are up.
+        threading.Thread(target=__import__, args=("tinker",), daemon=True).start()
 
     async def probe(job_id: str, config: Any) -> None:
         if session.endpoint.embedded:

@@ -54,7 +54,7 @@ class Poll:
 
     first: float = 0.1
     factor: float = 1.6
-    cap: float = 2.0
+    cap: float = 1.0
 
     async def until(
         self,

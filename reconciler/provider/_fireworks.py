@@ -47,6 +47,35 @@ LIST_PAGE_SIZE = 200
 CHECKPOINT_PAGE_SIZE = 200
 HEALTHZ_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
+# A control plane never reached at all is given up on sooner than the per-request budget: a wrong
+# or dead endpoint should fail in seconds, not minutes.
+UNREACHABLE_BUDGET_S = 15.0
+
+
+class _AdaptiveLimit:
+    """Bounded, adaptive concurrency (AIMD): halve on a rate limit, grow back by one per window."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = float(self.maximum)
+        self.in_flight = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    def throttled(self) -> None:
+        self.limit = max(1.0, self.limit / 2)
+
+    def succeeded(self) -> None:
+        self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
 
 
 class FireworksProvider:
@@ -72,7 +101,9 @@ class FireworksProvider:
         self.timeout_s = timeout_s
         self.requests = 0  # HTTP requests sent (attempts, retries included)
         self.retries = 0  # of which retries
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._semaphore = _AdaptiveLimit(max_concurrency)
+        self._paused_until = 0.0  # after a Retry-After: every request waits, not only the throttled one
+        self._reached = False  # has the control plane ever answered?
         self._account: str | None = None
         self._account_lock = asyncio.Lock()
         self._hot_load_reset_supported = True
@@ -134,10 +165,14 @@ class FireworksProvider:
         raises ``ProviderError`` when no response could be had.
         """
         headers = self._headers(bearer=bearer, extra=extra_headers)
-        deadline = self._clock() + self.retry_budget_s
+        first = self._clock()
+        deadline = first + self.retry_budget_s
         path = httpx.URL(url).raw_path.decode("ascii", "replace")
         attempt = 0
         while True:
+            pause = self._paused_until - self._clock()
+            if retry and pause > 0:
+                await self._sleep(pause + random.uniform(0.0, 0.1 * pause))
             started = time.monotonic()
             response: httpx.Response | None = None
             failure: Exception | None = None
@@ -162,13 +197,21 @@ class FireworksProvider:
                     ) from None
             elapsed = time.monotonic() - started
             if response is not None:
+                self._reached = True
                 logger.debug("%s %s -> %d (%.3fs)", method, path, response.status_code, elapsed)
+                if response.status_code == 429:
+                    self._semaphore.throttled()
+                else:
+                    self._semaphore.succeeded()
                 if not retry or response.status_code not in RETRYABLE_STATUSES:
                     return response
             else:
                 logger.debug("%s %s -> %s (%.3fs)", method, path, type(failure).__name__, elapsed)
             delay = self._retry_delay(attempt, response)
-            if not retry or self._clock() + delay > deadline:
+            if response is not None and response.status_code in (429, 503) and response.headers.get("retry-after"):
+                self._paused_until = max(self._paused_until, self._clock() + delay)
+            give_up_at = deadline if self._reached else min(deadline, first + UNREACHABLE_BUDGET_S)
+            if not retry or self._clock() + delay > give_up_at:
                 if response is not None:
                     return response
                 raise ProviderError(
