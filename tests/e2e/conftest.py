@@ -34,8 +34,21 @@ class LocalPlane:
     account: str
     client: httpx.Client
 
+    def _read(self, path: str, **params: Any) -> httpx.Response:
+        """A GET that rides out the faults a test may have injected (drops, 429/5xx): checks must not flake."""
+        for _ in range(20):
+            try:
+                response = self.client.get(path, params=params)
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            if response.status_code not in (429, 500, 502, 503, 504):
+                return response
+            time.sleep(0.05)
+        raise AssertionError(f"GET {path} kept failing")
+
     def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(path, params=params)
+        response = self._read(path, **params)
         response.raise_for_status()
         return response.json()
 
@@ -43,14 +56,14 @@ class LocalPlane:
         return list(self.get(f"/v1/accounts/{self.account}/rlorTrainerJobs", pageSize=200).get("rlorTrainerJobs", []))
 
     def trainer(self, job_id: str) -> dict[str, Any] | None:
-        response = self.client.get(f"/v1/accounts/{self.account}/rlorTrainerJobs/{job_id}")
+        response = self._read(f"/v1/accounts/{self.account}/rlorTrainerJobs/{job_id}")
         return None if response.status_code == 404 else response.json()
 
     def deployments(self) -> list[dict[str, Any]]:
         return list(self.get(f"/v1/accounts/{self.account}/deployments", pageSize=200).get("deployments", []))
 
     def deployment(self, dep_id: str) -> dict[str, Any] | None:
-        response = self.client.get(f"/v1/accounts/{self.account}/deployments/{dep_id}")
+        response = self._read(f"/v1/accounts/{self.account}/deployments/{dep_id}")
         return None if response.status_code == 404 else response.json()
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
