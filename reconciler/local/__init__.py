@@ -22,4 +22,8 @@ def serve(
     """Serve the control plane over HTTP with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False)
+    # Keep idle connections open like a production front end does (uvicorn's default is 5 s): clients
+    # that poll every 5 s, as the official SDK does, would otherwise race the server's close and see
+    # "Server disconnected without sending a response" on a reused connection.
+    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level, access_log=False,
+                timeout_keep_alive=75)
