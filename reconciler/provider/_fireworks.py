@@ -177,6 +177,9 @@ class FireworksProvider:
             response: httpx.Response | None = None
             failure: Exception | None = None
             async with self._semaphore:
+                pause = self._paused_until - self._clock()
+                if retry and pause > 0:  # paused while queued for a slot: wait here, holding it
+                    await self._sleep(pause)
                 self.requests += 1
                 if attempt:
                     self.retries += 1
