@@ -45,11 +45,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(db: Path, speed: float) -> tuple[subprocess.Popen[bytes], str]:
+def serve(db: Path, speed: float, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A `fwctl local serve` subprocess on a free 127.0.0.1 port, once it answers (shared by the benchmarks)."""
     port = free_port()
     fwctl = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
-    proc = subprocess.Popen([fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", str(speed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", str(speed),
+                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -60,6 +61,15 @@ def serve(db: Path, speed: float) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("fwctl local serve did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def stack_of_deployments(directory: Path, count: int, name: str) -> None:

@@ -47,34 +47,16 @@ from reconciler.state import LocalFileBackend
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_apply import DEPLOYMENT_BOOT_S, KEY, TRAINER_BOOT_S, free_port, stack_of_deployments  # noqa: E402
+from bench_apply import (  # noqa: E402
+    DEPLOYMENT_BOOT_S,
+    KEY,
+    TRAINER_BOOT_S,
+    serve,
+    stack_of_deployments,
+    stop,
+)
 
 FWCTL = [sys.executable, "-m", "reconciler.cli"]
-
-
-def serve(db: Path, speed: float, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([*FWCTL, "local", "serve", "--port", str(port), "--db", str(db), "--speed", str(speed),
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/_local/healthz", timeout=1)
-            return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("fwctl local serve did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def grpo_stack(directory: Path, groups: int, extra_deployments: int, name: str) -> int:

@@ -23,9 +23,7 @@ import argparse
 import asyncio
 import getpass
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +31,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from reconciler.executor import Executor, Poll, StateRecorder, initial_state
 from reconciler.manifest import load_manifests
@@ -44,45 +40,10 @@ from reconciler.provider import FireworksProvider
 from reconciler.refresh import refresh
 from reconciler.state import LocalFileBackend, PostgresBackend, StateBackend
 
-KEY = "fwctl-local-key"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_apply import KEY, serve, stack_of_deployments  # noqa: E402
+
 PG_URL = os.environ.get("FWCTL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve(db: Path, speed: float) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    fwctl = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
-    proc = subprocess.Popen([fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", str(speed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/_local/healthz", timeout=1)
-            return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("fwctl local serve did not start")
-
-
-def stack_of_deployments(directory: Path, count: int, name: str) -> None:
-    docs = [f"apiVersion: fwctl/v1\nkind: Stack\nmetadata: {{name: {name}}}\nspec: {{}}\n"]
-    for i in range(count):
-        docs.append(
-            "apiVersion: fwctl/v1\nkind: Deployment\n"
-            f"metadata: {{name: d{i:04d}}}\n"
-            "spec:\n  baseModel: accounts/fireworks/models/qwen3-4b\n"
-            "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-4b-h200-rft\n"
-            "  replicas: {min: 1, max: 1}\n"
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "stack.yaml").write_text("---\n".join(docs))
 
 
 class TimedBackend:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reconciler.model.state import STATE_FORMAT_VERSION, LockInfo, StateDocument
+from reconciler.model.state import LockInfo, StateDocument
+from reconciler.state.base import document_from_data
 from reconciler.state.errors import LockHeld, StateConflict, StateError
 
 _FILE_MODE = 0o600
@@ -273,30 +274,12 @@ class LocalFileBackend:
 
 
 def _parse_document(path: Path, raw: bytes) -> StateDocument:
+    hint = f"; fix it or restore {path.name}.backup"
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateError(
-            f"{path}: not a valid fwctl state file (invalid JSON: {exc}); "
-            f"fix it or restore {path.name}.backup"
-        ) from None
-    if not isinstance(data, dict):
-        raise StateError(f"{path}: not a valid fwctl state file (expected a JSON object)")
-    version = data.get("format_version")
-    if isinstance(version, int) and version > STATE_FORMAT_VERSION:
-        raise StateError(
-            f"{path}: state format version {version} is newer than this fwctl understands "
-            f"({STATE_FORMAT_VERSION}); upgrade fwctl"
-        )
-    try:
-        return StateDocument.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "document"
-        raise StateError(
-            f"{path}: not a valid fwctl state file ({where}: {first['msg']}); "
-            f"fix it or restore {path.name}.backup"
-        ) from None
+        raise StateError(f"{path}: not a valid fwctl state file (invalid JSON: {exc}){hint}") from None
+    return document_from_data(data, str(path), hint)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

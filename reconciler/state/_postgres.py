@@ -33,9 +33,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import ValidationError
-
-from reconciler.model.state import STATE_FORMAT_VERSION, LockInfo, StateDocument
+from reconciler.model.state import LockInfo, StateDocument
+from reconciler.state.base import document_from_data
 from reconciler.state.errors import LockHeld, StateConflict, StateError
 
 if TYPE_CHECKING:
@@ -280,22 +279,7 @@ class PostgresBackend:
         return None if row is None else self._parse(row[0], f"version {serial}")
 
     def _parse(self, data: Any, which: str) -> StateDocument:
-        if not isinstance(data, dict):
-            raise StateError(f"{self.describe()}: {which} is not a valid fwctl state (expected a JSON object)")
-        version = data.get("format_version")
-        if isinstance(version, int) and version > STATE_FORMAT_VERSION:
-            raise StateError(
-                f"{self.describe()}: state format version {version} is newer than this fwctl understands "
-                f"({STATE_FORMAT_VERSION}); upgrade fwctl"
-            )
-        try:
-            return StateDocument.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "document"
-            raise StateError(
-                f"{self.describe()}: {which} is not a valid fwctl state ({where}: {first['msg']})"
-            ) from None
+        return document_from_data(data, f"{self.describe()}: {which}")
 
     # -- lock ---------------------------------------------------------------------------------
 

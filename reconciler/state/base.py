@@ -8,9 +8,12 @@ see ``reconciler.state.locking.lock_with_timeout``. Every backend passes the sha
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from reconciler.model.state import LockInfo, StateDocument
+from pydantic import ValidationError
+
+from reconciler.model.state import STATE_FORMAT_VERSION, LockInfo, StateDocument
+from reconciler.state.errors import StateError
 
 
 @runtime_checkable
@@ -42,3 +45,25 @@ class StateBackend(Protocol):
     def describe(self) -> str:
         """Where the state lives, for messages (never secrets)."""
         ...
+
+
+def document_from_data(data: Any, where: str, hint: str = "") -> StateDocument:
+    """A stored state document, checked; every backend reads through here.
+
+    ``where`` names the document in messages (a file, or a backend and version); ``hint`` is
+    appended to them (e.g. how to restore a backup). Raises ``StateError``, one line.
+    """
+    if not isinstance(data, dict):
+        raise StateError(f"{where}: not a valid fwctl state (expected a JSON object){hint}")
+    version = data.get("format_version")
+    if isinstance(version, int) and version > STATE_FORMAT_VERSION:
+        raise StateError(
+            f"{where}: state format version {version} is newer than this fwctl understands "
+            f"({STATE_FORMAT_VERSION}); upgrade fwctl"
+        )
+    try:
+        return StateDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "document"
+        raise StateError(f"{where}: not a valid fwctl state ({field}: {first['msg']}){hint}") from None
