@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -275,6 +276,15 @@ def test_deep_nesting(tmp_path: Path) -> None:
     (tmp_path / "deep.yaml").write_text("[" * depth + "]" * depth + "\n")
     (problem,) = _problems([str(tmp_path)])
     assert "deep" in problem
+
+
+def test_too_many_documents_in_one_file_is_refused_quickly(tmp_path: Path) -> None:
+    # 40,000 tiny documents would take the YAML reader about a minute; the limit answers at once.
+    (tmp_path / "many.yaml").write_text("---\napiVersion: fwctl/v1\nkind: Stack\nmetadata: {name: s}\n" * 40_000)
+    started = time.perf_counter()
+    (problem,) = _problems([str(tmp_path)])
+    assert "many.yaml" in problem and "too many documents (40000; the limit is 5000 per file)" in problem
+    assert time.perf_counter() - started < 5
 
 
 def test_aliases_and_merge_keys_work(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 50_000
 #: Deepest nesting of mappings and lists in a document.
 MAX_DEPTH = 64
+# Documents per file: parsing costs ~1 ms per small document on the pure-Python reader, so a 4 MiB
+# file of tiny documents would otherwise take minutes. Far above any real stack.
+MAX_DOCUMENTS = 5_000
+_SEPARATOR = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
 
 #: A path of mapping keys and list indices under a document, all as strings.
 Path = tuple[str, ...]
@@ -211,8 +215,13 @@ def _safe_for_c_parser(text: str) -> bool:
 
 def parse(name: str, text: str) -> ParsedFile:
     """Every document of ``text``; YAML errors become problems (documents before them are kept)."""
-    loader_class = _CLoader if _safe_for_c_parser(text) else _PyLoader
     parsed = ParsedFile(name, text, [], [])
+    separators = len(_SEPARATOR.findall(text))
+    if separators > MAX_DOCUMENTS:
+        parsed.problems.append(_problem(
+            name, None, f"too many documents ({separators}; the limit is {MAX_DOCUMENTS} per file): split the file"))
+        return parsed
+    loader_class = _CLoader if _safe_for_c_parser(text) else _PyLoader
     try:
         loader = loader_class(text)  # the pure-Python reader checks every character here, up front
     except yaml.reader.ReaderError as exc:

@@ -146,7 +146,15 @@ def mutated_stack(draw: st.DrawFn) -> bytes:
         else:
             node[key] = _nested(draw(st.sampled_from([20, 200, 400])))
     order = draw(st.permutations(range(len(docs))))
-    return yaml.safe_dump_all([docs[i] for i in order], allow_unicode=draw(st.booleans()), width=10**6).encode()
+    allow_unicode = draw(st.booleans())
+    # PyYAML's emitter recurses several frames per level: 400 levels must not depend on how deep
+    # the test runner's own stack happens to be.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        return yaml.safe_dump_all([docs[i] for i in order], allow_unicode=allow_unicode, width=10**6).encode()
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 @st.composite
