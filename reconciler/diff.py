@@ -51,9 +51,8 @@ DEPLOYMENT_PATHS: dict[str, str] = {
 }
 DEPLOYMENT_IN_PLACE = frozenset({"replicas.min", "replicas.max", "hotLoad.transition", "description", "annotations"})
 
-# Fields that are not part of what is compared for a deployment: the binding owns the attachment
-# (and, when bound, the transition type); acceptShapelessRisk is a create-time flag.
-_DEPLOYMENT_UNCOMPARED = frozenset({"hot_load_trainer_job", "accept_shapeless_risk"})
+# Not compared for a deployment (absent from DEPLOYMENT_PATHS): the attachment, which the binding owns
+# (with the transition type when bound), and acceptShapelessRisk, a create-time flag.
 
 
 def trainer_view(config: TrainerConfig) -> dict[str, Any]:
@@ -117,7 +116,3 @@ def field_diffs(
         )
         for path in sorted(changed, key=order.index)
     )
-
-
-def uncompared_deployment_fields() -> frozenset[str]:
-    return _DEPLOYMENT_UNCOMPARED

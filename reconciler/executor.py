@@ -86,7 +86,6 @@ class StateRecorder:
     def __init__(self, backend: StateBackend, doc: StateDocument):
         self.backend = backend
         self.doc = doc
-        self.writes = 0
         self._queue: list[tuple[str, ResourceState | None, asyncio.Future[None]]] = []
         self._writing = False
 
@@ -118,7 +117,6 @@ class StateRecorder:
                 waiting.set_exception(exc)
             return
         self.doc = doc
-        self.writes += 1
         for *_, waiting in batch:
             waiting.set_result(None)
 

@@ -108,7 +108,6 @@ async def refresh(
         checkpoints=dict(ckpt_results),
         hot_load={d: s for d, s in hot_results if s is not None},
         training_shapes={n: s for n, s in shape_results if s is not None},
-        deployment_shapes={},
     )
 
 

@@ -195,7 +195,6 @@ class Observed(_Value):
     checkpoints: dict[str, tuple[Checkpoint, ...]] = Field(default_factory=dict)  # by job id
     hot_load: dict[str, HotLoadStatus] = Field(default_factory=dict)  # by deployment id
     training_shapes: dict[str, TrainingShapeVersion] = Field(default_factory=dict)  # by name as declared
-    deployment_shapes: dict[str, DeploymentShapeVersion] = Field(default_factory=dict)
 
     def trainer_name(self, job_id: str) -> str:
         return f"accounts/{self.account}/rlorTrainerJobs/{job_id}"

@@ -334,26 +334,36 @@ class FireworksProvider:
         data = await self._get_or_none(url, f"reading trainer job {job_id}")
         return None if data is None else _wire.trainer_job_from_wire(data)
 
-    async def create_trainer_job(self, job_id: str, config: TrainerConfig) -> TrainerJob:
-        context = f"creating trainer job {job_id}"
+    async def _create(self, collection: str, request: Any, context: str, read_back: Any, parse: Any) -> Any:
+        """POST a create with a client-chosen id; a 409 reads the existing resource back (idempotent).
+
+        ``request`` builds ``(query, body)`` (its ValueError is the caller's invalid input);
+        ``read_back`` GETs the resource by id (None when absent); ``parse`` maps the created JSON.
+        """
         try:
-            query, body = _wire.trainer_create_request(job_id, config)
+            query, body = request()
         except ValueError as exc:
             raise ValidationError(f"{context}: {exc}") from None
-        url = f"{await self._account_url('rlorTrainerJobs')}?{query}"
-        response = await self._request("POST", url, json=body)
+        response = await self._request("POST", f"{await self._account_url(collection)}?{query}", json=body)
         if response.status_code == 409:
-            existing = await self.get_trainer_job(job_id)
+            existing = await read_back()
             if existing is None:
                 raise self._error(response, context)
-            if existing.state in TOMBSTONE_JOB_STATES:
-                raise ProviderError(
-                    f"{context}: trainer job {job_id} was deleted ({existing.state}) and its id cannot be "
-                    "reused; choose a new jobId",
-                    status=409,
-                )
             return existing
-        return _wire.trainer_job_from_wire(await self._json(response, context))
+        return parse(await self._json(response, context))
+
+    async def create_trainer_job(self, job_id: str, config: TrainerConfig) -> TrainerJob:
+        context = f"creating trainer job {job_id}"
+        created: TrainerJob = await self._create(
+            "rlorTrainerJobs", lambda: _wire.trainer_create_request(job_id, config), context,
+            lambda: self.get_trainer_job(job_id), _wire.trainer_job_from_wire)
+        if created.state in TOMBSTONE_JOB_STATES:  # a 409 found the id's tombstone
+            raise ProviderError(
+                f"{context}: trainer job {job_id} was deleted ({created.state}) and its id cannot be "
+                "reused; choose a new jobId",
+                status=409,
+            )
+        return created
 
     async def delete_trainer_job(self, job_id: str) -> None:
         url = await self._account_url(f"rlorTrainerJobs/{job_id}")
@@ -406,19 +416,10 @@ class FireworksProvider:
         return None if data is None else _wire.deployment_from_wire(data)
 
     async def create_deployment(self, dep_id: str, config: DeploymentConfig) -> DeploymentInfo:
-        context = f"creating deployment {dep_id}"
-        try:
-            query, body = _wire.deployment_create_request(dep_id, config)
-        except ValueError as exc:
-            raise ValidationError(f"{context}: {exc}") from None
-        url = f"{await self._account_url('deployments')}?{query}"
-        response = await self._request("POST", url, json=body)
-        if response.status_code == 409:
-            existing = await self.get_deployment(dep_id)
-            if existing is None:
-                raise self._error(response, context)
-            return existing
-        return _wire.deployment_from_wire(await self._json(response, context))
+        created: DeploymentInfo = await self._create(
+            "deployments", lambda: _wire.deployment_create_request(dep_id, config), f"creating deployment {dep_id}",
+            lambda: self.get_deployment(dep_id), _wire.deployment_from_wire)
+        return created
 
     async def update_deployment(self, dep_id: str, changes: Mapping[str, Any]) -> DeploymentInfo:
         context = f"updating deployment {dep_id}"
