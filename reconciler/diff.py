@@ -1,76 +1,79 @@
-"""Normalisation and field diffs, per kind.
+"""Field tables and field diffs.
 
-A declared resource and an observed one are each turned into a flat mapping keyed by the
-manifest's own field paths (``replicas.max``, ``trainingShape``). What is compared follows the
-platform's rules: a field left unset in the manifest is the platform's to choose and is not
-compared; a parent shape matches any of its versions; ``ignoreChanges`` paths are dropped.
-deepdiff computes the differences; this module decides which of them force replacement.
+Each kind declares a :class:`FieldTable`: for every attribute of its remote config, the manifest
+path it is shown under, whether the platform can change it in place (PATCH) or it forces
+replacement, and whether it names a versioned shape. A declared config and an observed one are
+each turned into a flat *view* keyed by manifest path (``replicas.max``, ``trainingShape``).
+
+What is compared follows the platform's rules: a field left unset in the manifest is the
+platform's to choose and is not compared; a parent shape matches any of its versions;
+``ignoreChanges`` paths are dropped. deepdiff computes the differences; the table decides which
+of them force replacement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
+from pydantic import BaseModel
 
 from reconciler.model.plan import FieldDiff
-from reconciler.model.remote import DeploymentConfig, TrainerConfig, shape_of
-
-# Config field -> manifest path. Every trainer field forces replacement: jobs cannot be edited.
-TRAINER_PATHS: dict[str, str] = {
-    "base_model": "baseModel",
-    "lora_rank": "loraRank",
-    "learning_rate": "learningRate",
-    "training_shape": "trainingShape",
-    "accelerator_type": "accelerator.type",
-    "accelerator_count": "accelerator.count",
-    "node_count": "nodeCount",
-    "max_context_length": "maxContextLength",
-    "replica_count": "replicaCount",
-    "region": "region",
-    "display_name": "displayName",
-    "inactivity_timeout": "inactivityTimeout",
-    "forward_only": "forwardOnly",
-    "hot_load_deployment_id": "hotLoadDeploymentId",
-}
-
-DEPLOYMENT_PATHS: dict[str, str] = {
-    "base_model": "baseModel",
-    "deployment_shape": "deploymentShape",
-    "accelerator_type": "accelerator.type",
-    "accelerator_count": "accelerator.count",
-    "min_replicas": "replicas.min",
-    "max_replicas": "replicas.max",
-    "region": "region",
-    "hot_load_enabled": "hotLoad.enabled",
-    "hot_load_bucket_type": "hotLoad.bucketType",
-    "hot_load_transition": "hotLoad.transition",
-    "description": "description",
-    "annotations": "annotations",
-}
-DEPLOYMENT_IN_PLACE = frozenset({"replicas.min", "replicas.max", "hotLoad.transition", "description", "annotations"})
-
-# Not compared for a deployment (absent from DEPLOYMENT_PATHS): the attachment, which the binding owns
-# (with the transition type when bound), and acceptShapelessRisk, a create-time flag.
+from reconciler.model.remote import shape_of
 
 
-def trainer_view(config: TrainerConfig) -> dict[str, Any]:
-    """A trainer config keyed by manifest path (for display and comparison)."""
-    data = config.model_dump()
-    return {path: data[field] for field, path in TRAINER_PATHS.items()}
+@dataclass(frozen=True)
+class FieldRule:
+    attr: str  # the config attribute (``min_replicas``)
+    path: str  # the manifest path (``replicas.min``)
+    in_place: bool = False  # the platform changes it in place; otherwise it forces replacement
+    versioned: bool = False  # a shape name: a newer version of the declared shape is not a change
 
 
-def deployment_view(config: DeploymentConfig, *, bound: bool = False) -> dict[str, Any]:
-    data = config.model_dump()
-    view = {path: data[field] for field, path in DEPLOYMENT_PATHS.items()}
-    if bound:  # the SyncBinding reconciles the transition type together with the attachment
-        view.pop("hotLoad.transition")
-    return view
+class FieldTable:
+    """The compared fields of one kind, in manifest order."""
+
+    def __init__(self, *rules: FieldRule) -> None:
+        self.rules = rules
+        self.in_place = frozenset(r.path for r in rules if r.in_place)
+        self.versioned = frozenset(r.path for r in rules if r.versioned)
+        self._attr = {r.path: r.attr for r in rules}
+
+    @property
+    def patchable_attrs(self) -> frozenset[str]:
+        return frozenset(r.attr for r in self.rules if r.in_place)
+
+    def attr_of(self, path: str) -> str | None:
+        return self._attr.get(path)
+
+    def view(self, config: BaseModel, *, without: Iterable[str] = ()) -> dict[str, Any]:
+        """``config`` keyed by manifest path (for display and comparison)."""
+        data = config.model_dump()
+        skip = set(without)
+        return {r.path: data[r.attr] for r in self.rules if r.path not in skip}
+
+    def diffs(self, desired: Mapping[str, Any], observed: Mapping[str, Any], *,
+              ignore: Iterable[str] = ()) -> tuple[FieldDiff, ...]:
+        return field_diffs(desired, observed, ignore=ignore, in_place=self.in_place, versioned=self.versioned)
+
+    def drifted(self, recorded: Mapping[str, Any] | None, now: Mapping[str, Any]) -> list[str]:
+        """``path: before -> after`` for every recorded value the platform no longer reports."""
+        if not recorded:
+            return []
+        out = []
+        for path, value in now.items():
+            was = recorded.get(path)
+            if path not in recorded or was is None or was == value:
+                continue
+            if path in self.versioned and str(value).startswith(str(was)):
+                continue  # a version of the shape that was declared
+            out.append(f"{path}: {was!r} -> {value!r}")
+        return out
 
 
 def _comparable(
-    desired: Mapping[str, Any], observed: Mapping[str, Any], ignore: Iterable[str]
+    desired: Mapping[str, Any], observed: Mapping[str, Any], ignore: Iterable[str], versioned: frozenset[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Drop what is not compared: unset in the manifest (platform's choice) or ignored."""
     ignored = tuple(ignore)
@@ -80,7 +83,7 @@ def _comparable(
         if want is None or any(path == p or path.startswith(p + ".") for p in ignored):
             continue
         have = observed.get(path)
-        if path in ("trainingShape", "deploymentShape") and "/versions/" not in str(want):
+        if path in versioned and "/versions/" not in str(want):
             have = shape_of(have)  # a newer version of the declared shape is not a change
         before[path] = have
         after[path] = want
@@ -93,12 +96,15 @@ def field_diffs(
     *,
     ignore: Iterable[str] = (),
     in_place: frozenset[str] = frozenset(),
+    versioned: frozenset[str] = frozenset(),
 ) -> tuple[FieldDiff, ...]:
     """The differences between a desired and an observed view, in manifest order.
 
-    A path not in ``in_place`` forces replacement.
+    A path not in ``in_place`` forces replacement; a path in ``versioned`` compares shapes, not versions.
     """
-    before, after = _comparable(desired, observed, ignore)
+    from deepdiff import DeepDiff  # imported when first needed: fwctl validate never diffs
+
+    before, after = _comparable(desired, observed, ignore, versioned)
     diff = DeepDiff(before, after, view="tree", ignore_numeric_type_changes=True)
     changed: list[str] = []
     for level in diff.tree.values():

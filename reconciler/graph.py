@@ -10,7 +10,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Set
 
-from reconciler.model.resources import ReferenceTrainer, Resource, SyncBinding
+from reconciler.kinds import kind
+from reconciler.model.resources import Resource
 
 
 class CycleError(ValueError):
@@ -22,30 +23,22 @@ class CycleError(ValueError):
 
 
 def dependencies(resources: Mapping[str, Resource]) -> dict[str, set[str]]:
-    """Who depends on whom, from the references in the specs.
-
-    - ReferenceTrainer -> its policy Trainer
-    - SyncBinding -> its Trainer and its Deployment
-    - a Trainer bound by a perDeployment SyncBinding -> that Deployment (it is created with the
-      deployment's id, so the deployment exists first)
+    """Who depends on whom: each kind's references and extra edges (``reconciler.kinds``).
 
     Only edges to addresses present in ``resources`` are kept; every address is a key.
     """
     deps: dict[str, set[str]] = {address: set() for address in resources}
 
     def add(source: str, target: str) -> None:
-        if target in resources and target != source:
+        if source in deps and target in resources and target != source:
             deps[source].add(target)
 
     for address, resource in resources.items():
-        if isinstance(resource, ReferenceTrainer):
-            add(address, f"Trainer/{resource.spec.policy}")
-        elif isinstance(resource, SyncBinding):
-            trainer, deployment = f"Trainer/{resource.spec.trainer}", f"Deployment/{resource.spec.deployment}"
-            add(address, trainer)
-            add(address, deployment)
-            if resource.spec.scope == "perDeployment" and trainer in deps:
-                add(trainer, deployment)
+        k = kind(resource.kind)
+        for ref in k.references(resource):
+            add(address, ref.address)
+        for source, target in k.extra_edges(resource, resources):
+            add(source, target)
     return deps
 
 

@@ -35,7 +35,7 @@ def test_json_plan_validates_for_every_action(action: Action) -> None:
     extra: dict[str, Any] = {"remote_id": "job-2", "before": {"learningRate": 1e-5}, "after": {"learningRate": 2e-5},
                              "diffs": (FieldDiff(path="learningRate", before=1e-5, after=2e-5,
                                                  forces_replacement=action is Action.REPLACE),),
-                             "depends_on": ("Deployment/rollout",), "extras": {"timeout": 600}}
+                             "depends_on": ("Deployment/rollout",), "settings": {"timeouts": {"create": 600}}}
     if action is Action.REPLACE:
         extra["prior_remote_id"] = "job-1"
         extra["replace_paths"] = ("learningRate",)

@@ -36,7 +36,7 @@ def sample_plan() -> Plan:
             Change(address="Trainer/policy", kind="Trainer", action=Action.REPLACE, remote_id="new",
                    prior_remote_id="old", diffs=(FieldDiff(path="learningRate", before=1e-5, after=2e-5,
                                                            forces_replacement=True),),
-                   reasons=("learningRate changed",), replace_paths=("learningRate",), extras={"timeout": 60.0}),
+                   reasons=("learningRate changed",), replace_paths=("learningRate",), settings={"timeouts": {"create": 60.0}}),
             Change(address="Deployment/rollout", kind="Deployment", action=Action.NOOP),
         ),
     )

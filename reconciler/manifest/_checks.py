@@ -1,21 +1,15 @@
-"""Rules that need the whole stack: one Stack, unique addresses, id lengths, references, bindings, cycles."""
+"""Rules that need the whole stack: one Stack, unique addresses, id lengths, references, each kind's
+cross-resource rules (``Kind.check_stack``), cycles."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from reconciler.graph import dependencies, find_cycle
+from reconciler.kinds import kind
 from reconciler.manifest._document import Validated, problem_at
 from reconciler.model.problems import Problem
-from reconciler.model.resources import (
-    MAX_STACK_PLUS_NAME,
-    Deployment,
-    ReferenceTrainer,
-    Resource,
-    Stack,
-    SyncBinding,
-    Trainer,
-)
+from reconciler.model.resources import MAX_STACK_PLUS_NAME, Resource, Stack
 
 DEFAULT_STACK_NAME = "default"
 
@@ -74,20 +68,17 @@ def check_stack(documents: Sequence[Validated], stack_name: str) -> list[Problem
 
     for doc, model in resources.values():
         problems += _check_name_length(doc, model, stack_name)
-        problems += _check_references(doc, model, declared, resources)
-    problems += _check_bindings(resources)
+        problems += _check_references(doc, model, declared)
+    problems += _check_kind_rules(resources)
     if not problems:
         problems += _check_cycles(resources)
     return problems
 
 
 def _check_name_length(doc: Validated, model: Resource, stack_name: str) -> list[Problem]:
-    if isinstance(model, SyncBinding):
-        return []
-    if isinstance(model, Trainer) and model.spec.job_id is not None:
-        return []  # the remote id is the explicit jobId
-    if isinstance(model, Deployment) and model.spec.deployment_id is not None:
-        return []  # the remote id is the explicit deploymentId
+    k = kind(model.kind)
+    if not k.derives_remote_id or k.explicit_remote_id(model) is not None:
+        return []  # no remote id of its own, or the manifest names it (jobId, deploymentId)
     name = model.metadata.name
     total = len(stack_name) + len(name)
     if total <= MAX_STACK_PLUS_NAME:
@@ -108,86 +99,33 @@ def _check_references(
     doc: Validated,
     model: Resource,
     declared: dict[str, set[str]],
-    resources: dict[str, tuple[Validated, Resource]],
 ) -> list[Problem]:
-    refs: list[tuple[str, str, str]] = []  # (field, name, expected kind)
-    if isinstance(model, ReferenceTrainer):
-        refs.append(("policy", model.spec.policy, "Trainer"))
-    elif isinstance(model, SyncBinding):
-        refs.append(("trainer", model.spec.trainer, "Trainer"))
-        refs.append(("deployment", model.spec.deployment, "Deployment"))
     problems: list[Problem] = []
-    for field, name, expected in refs:
-        kinds = declared.get(name, set())
-        if expected in kinds:
+    for ref in kind(model.kind).references(model):
+        kinds = declared.get(ref.name, set())
+        if ref.kind in kinds:
             continue
         if kinds - {"Stack"}:
             others = " and ".join(sorted(kinds - {"Stack"}))
-            message = f"'{name}' is a {others} in this stack, not a {expected}; {field} must name a {expected}"
+            message = (f"'{ref.name}' is a {others} in this stack, not a {ref.kind}; "
+                       f"{ref.field} must name a {ref.kind}")
         else:
-            message = f"refers to {expected}/{name}, which is not declared in this stack"
-        problems.append(problem_at(doc.source, model.address, ("spec", field), message))
+            message = f"refers to {ref.kind}/{ref.name}, which is not declared in this stack"
+        problems.append(problem_at(doc.source, model.address, ("spec", ref.field), message))
     return problems
 
 
-def _check_bindings(resources: dict[str, tuple[Validated, Resource]]) -> list[Problem]:
+def _check_kind_rules(resources: dict[str, tuple[Validated, Resource]]) -> list[Problem]:
+    """Each kind's cross-resource rules (e.g. a deployment is bound by one SyncBinding)."""
     problems: list[Problem] = []
-    bound_deployment: dict[str, Validated] = {}
-    per_deployment_trainer: dict[str, tuple[Validated, str]] = {}
+    models = {address: model for address, (_doc, model) in resources.items()}
+    seen: dict[str, dict[str, object]] = {}
     for doc, model in resources.values():
-        if not isinstance(model, SyncBinding):
-            continue
-        trainer_address = f"Trainer/{model.spec.trainer}"
-        deployment_address = f"Deployment/{model.spec.deployment}"
-        if deployment_address in bound_deployment:
-            first = bound_deployment[deployment_address]
-            problems.append(
-                problem_at(
-                    doc.source,
-                    model.address,
-                    ("spec", "deployment"),
-                    f"{deployment_address} is already bound by {first.address} (at {_where(first)}); "
-                    "a deployment takes weights from one trainer",
-                )
-            )
-        else:
-            bound_deployment[deployment_address] = doc
-        deployment = resources.get(deployment_address)
-        if deployment is not None and isinstance(deployment[1], Deployment) and not deployment[1].spec.hot_load.enabled:
-            problems.append(
-                problem_at(
-                    doc.source,
-                    model.address,
-                    ("spec", "deployment"),
-                    f"{deployment_address} sets hotLoad.enabled: false; weight sync needs hot load",
-                )
-            )
-        if model.spec.scope != "perDeployment":
-            continue
-        trainer = resources.get(trainer_address)
-        if trainer is not None and isinstance(trainer[1], Trainer) and trainer[1].spec.job_id is not None:
-            problems.append(
-                problem_at(
-                    doc.source,
-                    model.address,
-                    ("spec", "scope"),
-                    f"scope perDeployment creates {trainer_address} with the deployment's id, but that trainer "
-                    "sets jobId (adopts an existing job); use scope perTrainer or remove jobId",
-                )
-            )
-        if trainer_address in per_deployment_trainer:
-            first, other = per_deployment_trainer[trainer_address]
-            problems.append(
-                problem_at(
-                    doc.source,
-                    model.address,
-                    ("spec", "trainer"),
-                    f"{trainer_address} is already bound perDeployment to {other} by {first.address} "
-                    f"(at {_where(first)}); a trainer is created with one deployment's id",
-                )
-            )
-        else:
-            per_deployment_trainer[trainer_address] = (doc, deployment_address)
+        k = kind(model.kind)
+        for field, message, first in k.check_stack(model, models, seen.setdefault(k.name, {})):
+            if first:
+                message = message.replace("{first}", f"{first} (at {_where(resources[first][0])})")
+            problems.append(problem_at(doc.source, model.address, ("spec", field), message))
     return problems
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.model.state import utcnow
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
 
 
 class Action(StrEnum):
@@ -71,9 +71,10 @@ class Change(_Value):
     replace_paths: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()  # must be usable (ready) before this change starts
     after_created: tuple[str, ...] = ()  # must merely exist (its remote create accepted)
-    # Settings the executor needs that are not part of the compared config (timeouts, labels,
-    # spec digest, the pinned snapshot, the bound trainer's job, ...).
-    extras: dict[str, Any] = Field(default_factory=dict)
+    # What the kind's apply step needs beyond the compared config (timeouts, labels, lifecycle, the
+    # config to send, the bound trainer's job, ...): the JSON form of the kind's own typed settings
+    # (``reconciler.kinds``), which only that kind reads.
+    settings: dict[str, Any] = Field(default_factory=dict)
 
 
 class Plan(_Value):

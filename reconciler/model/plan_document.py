@@ -3,7 +3,7 @@
 Published as ``schemas/plan.schema.json``. ``format_version`` (first key) is raised whenever a
 field changes meaning or is removed; adding a field does not raise it. One object::
 
-    format_version   int     1
+    format_version   int     2 (2: per-kind `settings` replaced `extras`)
     created_at       string  RFC 3339 time the plan was made
     fwctl_version    string
     stack            string  the stack planned
@@ -29,7 +29,7 @@ field changes meaning or is removed; adding a field does not raise it. One objec
         replace_paths    the paths that force a replacement
         depends_on       addresses that must be ready first
         after_created    addresses that must merely exist first
-        extras           executor settings outside the compared configuration
+        settings         the kind's apply settings outside the compared configuration
     summary          {action: count} over all changes (no-ops included)
 
 A policy decides from this alone, e.g. "no trainer replaced"::

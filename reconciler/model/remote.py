@@ -21,9 +21,8 @@ JOB_RUNNING = "JOB_STATE_RUNNING"
 JOB_PENDING = "JOB_STATE_PENDING"
 JOB_CREATING = "JOB_STATE_CREATING"
 JOB_FAILED = "JOB_STATE_FAILED"
-RESUMABLE_JOB_STATES = frozenset(
-    {"JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED", "JOB_STATE_COMPLETED"}
-)
+JOB_PAUSED = "JOB_STATE_PAUSED"
+RESUMABLE_JOB_STATES = frozenset({JOB_FAILED, "JOB_STATE_CANCELLED", JOB_PAUSED, "JOB_STATE_COMPLETED"})
 TOMBSTONE_JOB_STATES = frozenset({"JOB_STATE_DELETED", "JOB_STATE_ARCHIVED"})
 GONE_JOB_STATES = TOMBSTONE_JOB_STATES | {"JOB_STATE_DELETING", "JOB_STATE_EXPIRED"}
 
@@ -31,7 +30,10 @@ GONE_JOB_STATES = TOMBSTONE_JOB_STATES | {"JOB_STATE_DELETING", "JOB_STATE_EXPIR
 DEPLOYMENT_READY = "READY"
 DEPLOYMENT_UPDATING = "UPDATING"
 DEPLOYMENT_CREATING = "CREATING"
-BAD_DEPLOYMENT_STATES = frozenset({"FAILED", "DELETED", "DELETING"})
+DEPLOYMENT_FAILED = "FAILED"
+DEPLOYMENT_DELETED = "DELETED"
+GONE_DEPLOYMENT_STATES = frozenset({DEPLOYMENT_DELETED, "DELETING"})
+BAD_DEPLOYMENT_STATES = GONE_DEPLOYMENT_STATES | {DEPLOYMENT_FAILED}
 
 
 class TrainerConfig(_Value):
@@ -98,12 +100,6 @@ class DeploymentConfig(_Value):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-# Deployment fields the platform can change in place (PATCH with an updateMask).
-MUTABLE_DEPLOYMENT_FIELDS = frozenset(
-    {"min_replicas", "max_replicas", "hot_load_transition", "hot_load_trainer_job", "description", "annotations"}
-)
-
-
 class DeploymentInfo(_Value):
     """A deployment as read from the platform."""
 
@@ -119,6 +115,15 @@ class DeploymentInfo(_Value):
     @property
     def bad(self) -> bool:
         return self.state in BAD_DEPLOYMENT_STATES
+
+    @property
+    def gone(self) -> bool:
+        return self.state in GONE_DEPLOYMENT_STATES
+
+    @property
+    def parked(self) -> bool:
+        """Scaled to zero: no GPUs, kept for later."""
+        return self.config.min_replicas == 0 and self.config.max_replicas == 0
 
     @property
     def ready(self) -> bool:

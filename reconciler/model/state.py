@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,12 @@ class PendingOperation(_Value):
     started_at: datetime = Field(default_factory=utcnow)
 
 
+class ResourceStatus(StrEnum):
+    CREATED = "created"
+    PARKED = "parked"  # a deployment scaled to zero that is no longer declared
+    PENDING = "pending"  # a remote create was started and its result is not recorded yet
+
+
 class ResourceState(_Value):
     """One address of the stack."""
 
@@ -42,7 +49,7 @@ class ResourceState(_Value):
     spec_digest: str | None = None  # digest of the manifest document last applied
     applied: dict[str, Any] | None = None  # the normalised config last applied
     outputs: dict[str, Any] = Field(default_factory=dict)
-    status: str = "created"  # created | parked (scaled to zero, no longer declared) | pending
+    status: ResourceStatus = ResourceStatus.CREATED
     pending: PendingOperation | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     lifecycle: dict[str, Any] = Field(default_factory=dict)  # as declared, for a later destroy

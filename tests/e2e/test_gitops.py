@@ -43,7 +43,7 @@ def test_pipeline_example_runs_plan_apply_and_drift(tmp_path: Path, local_plane:
     assert [r.returncode for r in results] == [0, 0], results[-1].stderr
     markdown = (repo / "plan.md").read_text()
     assert "| Address | Action | Why |" in markdown and "Trainer/policy" in markdown and "4 to create" in markdown
-    assert json.loads((repo / "plan.json").read_text())["format_version"] == 1
+    assert json.loads((repo / "plan.json").read_text())["format_version"] == 2
     assert (repo / "fwctl.plan").stat().st_mode & 0o777 == 0o600
 
     # merge: apply exactly the saved plan, then outputs for the training loop

@@ -1,0 +1,395 @@
+"""What Trainer and ReferenceTrainer share: both are RLOR trainer jobs on the platform.
+
+Trainer jobs cannot be edited in place: every compared field forces replacement. Job ids are
+chosen client-side, ``<stack>-<name>-<6 hex>`` derived from the state's lineage, the name and the
+state's serial, so plans are deterministic and a retried create finds its job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from reconciler.diff import FieldRule, FieldTable
+from reconciler.kinds.base import (
+    ApplyContext,
+    ChangeFailed,
+    ImportRefused,
+    Kind,
+    Orphan,
+    PlanContext,
+    Settings,
+    settings_of,
+)
+from reconciler.model.health import Health, ResourceHealth
+from reconciler.model.ownership import DISPLAY_PREFIX
+from reconciler.model.plan import Action
+from reconciler.model.remote import (
+    JOB_PAUSED,
+    TOMBSTONE_JOB_STATES,
+    Observed,
+    TrainerConfig,
+    TrainerJob,
+)
+from reconciler.model.state import ResourceState, ResourceStatus
+
+if TYPE_CHECKING:
+    from reconciler.provider.base import Provider
+
+TRAINER_FIELDS = FieldTable(
+    FieldRule("base_model", "baseModel"),
+    FieldRule("lora_rank", "loraRank"),
+    FieldRule("learning_rate", "learningRate"),
+    FieldRule("training_shape", "trainingShape", versioned=True),
+    FieldRule("accelerator_type", "accelerator.type"),
+    FieldRule("accelerator_count", "accelerator.count"),
+    FieldRule("node_count", "nodeCount"),
+    FieldRule("max_context_length", "maxContextLength"),
+    FieldRule("replica_count", "replicaCount"),
+    FieldRule("region", "region"),
+    FieldRule("display_name", "displayName"),
+    FieldRule("inactivity_timeout", "inactivityTimeout"),
+    FieldRule("forward_only", "forwardOnly"),
+    FieldRule("hot_load_deployment_id", "hotLoadDeploymentId"),
+)
+
+
+
+def trainer_view(config: TrainerConfig) -> dict[str, Any]:
+    return TRAINER_FIELDS.view(config)
+
+
+def job_id_for(stack: str, name: str, seed: str, generation: int) -> str:
+    suffix = hashlib.sha256(f"{seed}:{name}:{generation}".encode()).hexdigest()[:6]
+    return f"{stack}-{name}-{suffix}"
+
+
+def display_name(stack: str, name: str) -> str:
+    return f"{DISPLAY_PREFIX}{stack}/{name}"[:63]
+
+
+def owner_of(job: TrainerJob) -> str | None:
+    """The stack a trainer job's display name marks it as managed by."""
+    display = job.config.display_name or ""
+    return display[len(DISPLAY_PREFIX):].split("/")[0] if display.startswith(DISPLAY_PREFIX) else None
+
+
+def trainer_is_ours(job: TrainerJob, stack: str) -> bool:
+    if owner_of(job) == stack:
+        return True
+    return bool(re.fullmatch(rf"{re.escape(stack)}-[a-z0-9-]+-[0-9a-f]{{6}}", job.job_id))
+
+
+class JobSettings(Settings):
+    config: TrainerConfig | None = None
+    job_name: str | None = None
+    shared_with: str | None = None  # a ReferenceTrainer that is a shared session on this policy
+
+
+class JobKind(Kind):
+    """The trainer-job mechanics of Trainer and ReferenceTrainer."""
+
+    holds: ClassVar[str | None] = "trainer"
+    default_timeout: ClassVar[float] = 3600.0
+    importable: ClassVar[bool] = True
+
+    # --- planning ---------------------------------------------------------------------------
+
+    def job_id(self, address: str, name: str, explicit: str | None, ctx: PlanContext) -> str:
+        if explicit:
+            return explicit
+        prior = ctx.prior.get(address)
+        if prior is not None:
+            if prior.pending and prior.pending.remote_id:
+                return prior.pending.remote_id
+            if prior.remote_id:
+                job = ctx.trainer_job(prior.remote_id)
+                if job is not None and not job.gone:
+                    return prior.remote_id
+        job_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation)
+        if prior is not None and prior.remote_id == job_id:  # a tombstone cannot be reused
+            job_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 1)
+        return job_id
+
+    def plan_job(self, ctx: PlanContext, address: str, config: TrainerConfig, job_id: str, explicit: bool,
+                 ignore: Iterable[str], settings: JobSettings) -> None:
+        kind = self.name
+        prior = ctx.prior.get(address)
+        prior_job_id = prior.remote_id if prior else None
+        after = trainer_view(config)
+        settings = settings.model_copy(update={"job_name": ctx.observed.trainer_name(job_id), "config": config})
+        job = ctx.trainer_job(job_id)
+        pending = prior.pending if prior else None
+
+        if pending is not None and pending.remote_id == job_id and pending.operation in ("create", "replace"):
+            action = Action.REPLACE if pending.operation == "replace" else Action.CREATE
+            ctx.add(address, kind, action, settings, remote_id=job_id,
+                    prior_remote_id=prior_job_id if prior_job_id != job_id else None,
+                    before=prior.applied if prior else None, after=after,
+                    reasons=(f"finishing an interrupted {pending.operation} of trainer job {job_id}",))
+            return
+        if job is None or job.gone:
+            if explicit and job is not None:
+                ctx.error(address, "spec.jobId", f"trainer job {job_id} is {job.state} and cannot be reused; "
+                          "remove spec.jobId or name another job")
+                return
+            reasons: tuple[str, ...] = ()
+            if prior is not None and prior.remote_id:
+                state = job.state if job is not None else "not found"
+                reasons = (f"trainer job {prior.remote_id} was deleted out of band ({state}); a new one is created",)
+            elif explicit:
+                reasons = (f"job {job_id} does not exist yet: it is created with that id",)
+            ctx.add(address, kind, Action.CREATE, settings, remote_id=job_id, after=after, reasons=reasons)
+            return
+
+        before = trainer_view(job.config)
+        diffs = TRAINER_FIELDS.diffs(after, before, ignore=ignore)
+        adopting = prior is None or prior.remote_id != job_id
+        if diffs and explicit:
+            for d in diffs:
+                ctx.error(address, f"spec.{d.path}",
+                          f"differs from adopted trainer job {job_id} ({d.before!r} there, {d.after!r} here); "
+                          "trainer jobs cannot be edited in place: remove spec.jobId to let fwctl replace it")
+            return
+        if diffs:
+            name = address.split("/", 1)[1]
+            new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 1)
+            if new_id == job_id:
+                new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 2)
+            ctx.ids[address] = new_id
+            ctx.add(address, kind, Action.REPLACE,
+                    settings.model_copy(update={"job_name": ctx.observed.trainer_name(new_id)}),
+                    remote_id=new_id, prior_remote_id=job_id, before=before, after=after, diffs=diffs,
+                    replace_paths=tuple(d.path for d in diffs if d.forces_replacement),
+                    reasons=("trainer jobs cannot be edited in place",))
+            return
+        if adopting:
+            ctx.add(address, kind, Action.REATTACH, settings, remote_id=job_id, before=before, after=after,
+                    reasons=(f"adopting existing trainer job {job_id} ({job.state})",))
+            return
+        if job.resumable:
+            why = f": {job.status_message}" if job.status_message else ""
+            ctx.add(address, kind, Action.RESUME, settings, remote_id=job_id, before=before, after=after,
+                    reasons=(f"trainer job {job_id} is {job.state}{why}",))
+            return
+        ctx.add(address, kind, Action.NOOP, settings, remote_id=job_id, before=before, after=after)
+
+    def plan_removal(self, address: str, prior: ResourceState, ctx: PlanContext) -> None:
+        why = "removed from the manifests" if not ctx.destroy else "destroy"
+        settings = JobSettings(destroy=ctx.destroy)
+        if not prior.remote_id:
+            ctx.add(address, self.name, Action.FORGET, settings, reasons=(f"{why}; no remote resource",))
+        elif prior.lifecycle.get("onDestroy") == "retain":
+            ctx.add(address, self.name, Action.FORGET, settings, remote_id=prior.remote_id, before=prior.applied,
+                    reasons=(f"{why}; onDestroy: retain keeps trainer job {prior.remote_id} running",))
+        else:
+            job = ctx.trainer_job(prior.remote_id)
+            if job is None or job.gone:
+                ctx.add(address, self.name, Action.FORGET, settings, remote_id=prior.remote_id,
+                        before=prior.applied, reasons=(f"{why}; trainer job {prior.remote_id} is already gone",))
+            else:
+                ctx.add(address, self.name, Action.DELETE, settings, remote_id=prior.remote_id,
+                        before=prior.applied, reasons=(f"{why}; onDestroy: delete",))
+
+    # --- applying ---------------------------------------------------------------------------
+
+    async def apply(self, ctx: ApplyContext) -> None:
+        change = ctx.change
+        action = change.action
+        settings = settings_of(change, JobSettings)
+        job_id = change.remote_id
+        provider = ctx.provider
+        if action is Action.DELETE:
+            if job_id:
+                await ctx.pending("delete", job_id)
+                await provider.delete_trainer_job(job_id)
+                ctx.mark_created()
+                await wait_job_gone(ctx, job_id)
+            if settings.shared_with:  # became a shared session: keep the address, nothing remote
+                await ctx.recorder.set(change.address, shared_state(ctx, settings))
+            else:
+                await ctx.recorder.set(change.address, None)
+            return
+        if job_id is None:  # a shared-session reference: nothing remote
+            await ctx.recorder.set(change.address, shared_state(ctx, settings))
+            ctx.mark_created()
+            return
+        config = settings.config
+        assert config is not None
+        if action in (Action.CREATE, Action.REPLACE):
+            await ctx.pending(action.value, job_id)
+            await provider.create_trainer_job(job_id, config)
+            ctx.mark_created()
+            ctx.event("created", job_id)
+        elif action is Action.RESUME:
+            ctx.mark_created()
+            await provider.resume_trainer_job(job_id)
+        elif action is Action.REATTACH:
+            ctx.mark_created()
+            job = await provider.get_trainer_job(job_id)
+            if job is not None and job.resumable:
+                await provider.resume_trainer_job(job_id)
+        job = await wait_job_ready(ctx, job_id, config)
+        await ctx.recorder.set(change.address, await job_state(ctx, job))
+        ctx.mark_ready()
+        if action is Action.REPLACE and change.prior_remote_id and change.prior_remote_id != job_id:
+            ctx.event("deleting", change.prior_remote_id)
+            await provider.delete_trainer_job(change.prior_remote_id)
+            await wait_job_gone(ctx, change.prior_remote_id)
+
+    # --- reading back -----------------------------------------------------------------------
+
+    def drift(self, address: str, held: ResourceState,
+              observed: Observed) -> tuple[list[str], ResourceState | None]:
+        if not held.remote_id:
+            return [], held
+        job = observed.trainers.get(held.remote_id)
+        if job is None or job.gone:
+            return [f"trainer job {held.remote_id} is gone ({job.state if job else 'not found'}); "
+                    "dropped from state"], None
+        view = trainer_view(job.config)
+        changes = TRAINER_FIELDS.drifted(held.applied, view)
+        if job.state != held.outputs.get("state"):
+            changes.append(f"state: {held.outputs.get('state')} -> {job.state}"
+                           + (f" ({job.status_message})" if job.status_message else ""))
+        return changes, refreshed(held, view, {**held.outputs, "state": job.state})
+
+    def job_health(self, address: str, job_id: str | None, observed: Observed,
+                   probes: Mapping[str, str | None]) -> ResourceHealth:
+        kind = self.name
+        if job_id is None:
+            return ResourceHealth(address, kind, Health.MISSING, "no trainer job yet (run fwctl apply)")
+        job = observed.trainers.get(job_id)
+        if job is None:
+            return ResourceHealth(address, kind, Health.MISSING, f"trainer job {job_id} not found", job_id)
+        message = f": {job.status_message}" if job.status_message else ""
+        short = job.state.removeprefix("JOB_STATE_")
+        if job.gone:
+            return ResourceHealth(address, kind, Health.MISSING, f"trainer job {job_id} is {short}{message}", job_id)
+        if job.running:
+            if job_id not in probes:
+                return ResourceHealth(address, kind, Health.PROGRESSING, f"{short}; health not probed yet", job_id)
+            problem = probes[job_id]
+            if problem:
+                return ResourceHealth(address, kind, Health.DEGRADED, f"{short}, but {problem}", job_id)
+            return ResourceHealth(address, kind, Health.HEALTHY,
+                                  f"{short}; healthz ok; serves {job.config.base_model}", job_id)
+        if job.state == JOB_PAUSED:
+            return ResourceHealth(address, kind, Health.SUSPENDED, f"trainer job {job_id} is {short}{message}",
+                                  job_id)
+        if job.resumable:
+            return ResourceHealth(address, kind, Health.DEGRADED,
+                                  f"trainer job {job_id} is {short}{message} (fwctl apply resumes it)", job_id)
+        return ResourceHealth(address, kind, Health.PROGRESSING, f"trainer job {job_id} is {short}{message}", job_id)
+
+    # --- import and orphans -----------------------------------------------------------------
+
+    async def read_for_import(self, provider: Provider, remote_id: str) -> TrainerJob | None:
+        return await provider.get_trainer_job(remote_id)
+
+    def import_record(self, address: str, res: Any, remote: TrainerJob, stack: str) -> ResourceState:
+        if remote.gone:
+            raise ImportRefused(f"{address}: trainer job {remote.job_id} is {remote.state} and cannot be imported")
+        owner = owner_of(remote)
+        if owner and owner != stack:
+            raise ImportRefused(f"{remote.job_id} is managed by stack {owner!r}, not {stack!r}; "
+                                "refusing to import it")
+        declared = getattr(res.spec, "base_model", None)
+        if declared and remote.config.base_model != declared:
+            raise ImportRefused(f"{address}: {remote.job_id} serves {remote.config.base_model}, the manifest "
+                                f"declares {declared}; refusing to import a different model")
+        return imported_record(address, res, remote.job_id, remote.name, trainer_view(remote.config), remote.state)
+
+
+def imported_record(address: str, res: Any, remote_id: str, remote_name: str, view: dict[str, Any],
+                    state: str) -> ResourceState:
+    lifecycle = getattr(res.spec, "lifecycle", None)
+    return ResourceState(kind=res.kind, name=address.split("/", 1)[1], remote_id=remote_id,
+                         remote_name=remote_name, applied=view,
+                         lifecycle=lifecycle.model_dump(by_alias=True, mode="json") if lifecycle else {},
+                         labels=dict(res.metadata.labels), outputs={"state": state, "imported": True})
+
+
+def refreshed(res: ResourceState, view: dict[str, Any], outputs: dict[str, Any]) -> ResourceState:
+    applied = {k: view.get(k, v) for k, v in (res.applied or {}).items()} if res.applied else res.applied
+    return res.model_copy(update={"applied": applied, "outputs": outputs})
+
+
+def shared_state(ctx: ApplyContext, settings: JobSettings) -> ResourceState:
+    return ctx.base_state(None, None).model_copy(update={
+        "outputs": {"shared_with": settings.shared_with}, "pending": None, "status": ResourceStatus.CREATED})
+
+
+async def job_state(ctx: ApplyContext, job: TrainerJob) -> ResourceState:
+    outputs = {
+        "job_id": job.job_id,
+        "job_name": job.name,
+        "gateway_url": await ctx.provider.trainer_gateway_url(job.job_id),
+        "base_model": job.config.base_model,
+        "state": job.state,
+        "forward_only": job.config.forward_only,
+    }
+    return ctx.base_state(job.job_id, job.name).model_copy(update={
+        "outputs": outputs, "pending": None, "status": ResourceStatus.CREATED})
+
+
+async def wait_job_ready(ctx: ApplyContext, job_id: str, config: TrainerConfig) -> TrainerJob:
+    """RUNNING and its gateway healthy; a job preempted while booting is resumed (twice at most)."""
+    latest: dict[str, TrainerJob] = {}
+    resumes = 0
+    last_state = ""
+
+    async def check() -> bool:
+        nonlocal resumes, last_state
+        job = await ctx.provider.get_trainer_job(job_id)
+        if job is None or job.gone:
+            raise ChangeFailed(f"trainer job {job_id} disappeared ({job.state if job else 'not found'})")
+        latest["job"] = job
+        if job.state != last_state:
+            last_state = job.state
+            ctx.event(job.state.removeprefix("JOB_STATE_"))
+        if job.resumable:
+            if resumes >= 2:
+                why = f": {job.status_message}" if job.status_message else ""
+                raise ChangeFailed(f"trainer job {job_id} is {job.state}{why}")
+            resumes += 1
+            ctx.event("resuming", job.status_message or job.state)
+            await ctx.provider.resume_trainer_job(job_id)
+            return False
+        return job.running and await ctx.provider.trainer_healthy(job_id)
+
+    await ctx.poll.until(check, timeout=ctx.timeout(), what=f"trainer job {job_id} to be RUNNING")
+    if ctx.health_probe is not None:
+        await ctx.health_probe(job_id, config)
+    return latest["job"]
+
+
+async def wait_job_gone(ctx: ApplyContext, job_id: str) -> None:
+    async def check() -> bool:
+        job = await ctx.provider.get_trainer_job(job_id)
+        return job is None or job.state in TOMBSTONE_JOB_STATES
+
+    await ctx.poll.until(check, timeout=ctx.timeout("delete"), what=f"trainer job {job_id} to be deleted")
+
+
+def job_orphans(stack: str, referenced: set[str], trainers: list[TrainerJob], now: datetime) -> list[Orphan]:
+    from reconciler.model.prices import hourly
+
+    found: list[Orphan] = []
+    for job in trainers:
+        if job.gone or job.job_id in referenced or not trainer_is_ours(job, stack):
+            continue
+        label, rate = hourly(job.config.accelerator_type, job.config.accelerator_count, job.config.node_count or 1)
+        found.append(Orphan("trainer", job.job_id, job.name, job.state, age_hours(job.create_time, now), label,
+                            0.0 if job.resumable else rate))
+    return found
+
+
+def age_hours(created: datetime | None, now: datetime) -> float:
+    return max(0.0, (now - created).total_seconds() / 3600) if created else 0.0
+
+
+__all__ = ["TRAINER_FIELDS", "JobKind", "JobSettings", "job_id_for", "trainer_view"]

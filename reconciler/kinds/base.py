@@ -1,0 +1,393 @@
+"""The contract between the engine and one resource kind.
+
+A kind (``trainer.py``, ``reference.py``, ``deployment.py``, ``binding.py``) is one unit, like a
+terraform-plugin-framework resource: its references, remote-id naming, field table, planning of
+present and removed resources, refresh needs, drift, health, import and orphan rules, and its apply
+step against the ``Provider`` protocol. The engine (planner, executor, refresh, drift, status,
+orphans, graph, manifest checks) loops over the registry and never asks "is this a deployment?".
+
+A kind talks to the engine only through the values defined here: :class:`PlanContext` while
+planning and :class:`ApplyContext` while applying. Kind modules import neither the planner nor the
+executor, so the import graph stays acyclic: engine -> kinds -> (model, diff, Provider protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from reconciler.model.address import address as make_address
+from reconciler.model.errors import FwctlError
+from reconciler.model.health import ResourceHealth
+from reconciler.model.plan import Action, Change
+from reconciler.model.problems import Problem
+from reconciler.model.remote import DeploymentInfo, Observed, TrainerConfig, TrainerJob
+from reconciler.model.resources import Resource
+from reconciler.model.state import PendingOperation, ResourceState, ResourceStatus, StateDocument
+
+if TYPE_CHECKING:
+    from reconciler.provider.base import Provider
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class ChangeFailed(FwctlError):
+    """A change could not be carried out; the message says why, for a person."""
+
+
+class ImportRefused(FwctlError):
+    """``fwctl import`` will not record this remote resource under this address."""
+
+
+# --- settings: what a change carries for its kind's apply step ------------------------------------
+
+
+class Settings(BaseModel):
+    """Apply settings common to every kind; each kind extends them with its own typed fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    labels: dict[str, str] = {}
+    lifecycle: dict[str, Any] = {}
+    timeouts: dict[str, float | None] = {}
+    destroy: bool = False  # planned by `fwctl destroy`: a removal leaves nothing in state
+
+
+S = TypeVar("S", bound=Settings)
+R = TypeVar("R", bound=BaseModel)
+
+
+def settings_of(change: Change, cls: type[S]) -> S:
+    return cls.model_validate(change.settings)
+
+
+def declared_settings(res: Resource) -> dict[str, Any]:
+    """Labels, lifecycle and timeouts as declared (the common part of every kind's settings)."""
+    spec = res.spec
+    timeouts = getattr(spec, "timeouts", None)
+    lifecycle = getattr(spec, "lifecycle", None)
+    return {
+        "labels": dict(res.metadata.labels),
+        "timeouts": timeouts.model_dump() if timeouts is not None else {},
+        "lifecycle": lifecycle.model_dump(by_alias=True, mode="json") if lifecycle is not None else {},
+    }
+
+
+# --- references ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference from one resource's spec field to another resource of the stack."""
+
+    field: str  # the spec field, e.g. "policy"
+    kind: str  # the kind it must name
+    name: str
+
+    @property
+    def address(self) -> str:
+        return make_address(self.kind, self.name)
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanContext:
+    """What a kind sees while planning, and how it reports back."""
+
+    stack: str
+    stack_region: str | None
+    id_seed: str  # the lineage the state has or will have
+    generation: int  # the prior state's serial
+    destroy: bool
+    resources: Mapping[str, Resource]  # desired (empty for a destroy)
+    prior: Mapping[str, ResourceState]
+    observed: Observed
+    locate: Callable[[str, str | None], str | None] | None = None
+    ids: dict[str, str | None] = field(default_factory=dict)  # planned remote ids by address
+    changes: dict[str, Change] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def error(self, address: str, fld: str | None, message: str) -> None:
+        """A located problem: FILE:LINE:COL of the field when the manifests can tell it."""
+        file: str | None = None
+        line: int | None = None
+        col: int | None = None
+        where = self.locate(address, fld) if self.locate else None
+        if where:
+            rest, _, col_text = where.rpartition(":")
+            file, _, line_text = rest.rpartition(":")
+            if line_text.isdigit() and col_text.isdigit():
+                line, col = int(line_text), int(col_text)
+            else:
+                file = where
+        self.problems.append(Problem(file=file, line=line, col=col, address=address, field=fld, message=message))
+
+    def add(self, address: str, kind: str, action: Action, settings: Settings | None = None, **fields: Any) -> None:
+        data = settings.model_dump(mode="json") if settings is not None else {}
+        self.changes[address] = Change(address=address, kind=kind, action=action, settings=data, **fields)
+
+    def declared(self, model: type[R]) -> list[R]:
+        """The desired resources of one kind, by its model class."""
+        return [r for r in self.resources.values() if isinstance(r, model)]
+
+    def trainer_job(self, job_id: str | None) -> TrainerJob | None:
+        return self.observed.trainers.get(job_id) if job_id else None
+
+    def deployment(self, dep_id: str | None) -> DeploymentInfo | None:
+        return self.observed.deployments.get(dep_id) if dep_id else None
+
+
+# --- refresh ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reads:
+    """What a refresh must read for the planner: remote ids and auxiliary lookups."""
+
+    trainers: set[str] = field(default_factory=set)
+    deployments: set[str] = field(default_factory=set)
+    checkpoints: set[str] = field(default_factory=set)  # trainer job ids
+    hot_load: dict[str, str] = field(default_factory=dict)  # deployment id -> base model
+    training_shapes: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What is known before the account is read: desired resources, the state, the stack."""
+
+    stack: str
+    resources: Mapping[str, Resource]
+    state: StateDocument | None
+
+    @property
+    def held(self) -> Mapping[str, ResourceState]:
+        return self.state.resources if self.state else {}
+
+
+# --- applying -----------------------------------------------------------------------------------
+
+
+class Reporter(Protocol):
+    def event(self, address: str, action: str, status: str, detail: str = "") -> None: ...
+
+
+class NullReporter:
+    def event(self, address: str, action: str, status: str, detail: str = "") -> None:
+        return None
+
+
+class Recorder(Protocol):
+    """The one writer of state during an apply (the executor's group-commit recorder)."""
+
+    def get(self, address: str) -> ResourceState | None: ...
+
+    async def set(self, address: str, resource: ResourceState | None) -> None: ...
+
+
+@dataclass
+class Poll:
+    """Backoff polling: the first check soon, then slower, capped."""
+
+    first: float = 0.1
+    factor: float = 1.6
+    cap: float = 1.0
+
+    async def until(self, check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
+        delay = self.first
+        deadline = time.monotonic() + timeout
+        while True:
+            if await check():
+                return
+            if time.monotonic() >= deadline:
+                raise ChangeFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * self.factor, self.cap)
+
+
+HealthProbe = Callable[[str, TrainerConfig], Awaitable[None]]
+
+
+@dataclass
+class ApplyContext:
+    """What one change's apply step gets: the provider, the state recorder, the poller, timeouts,
+    the reporter, and the two signals the scheduler waits on (created, ready)."""
+
+    change: Change
+    provider: Provider
+    recorder: Recorder
+    poll: Poll
+    reporter: Reporter
+    default_timeout: float
+    mark_created: Callable[[], None]
+    mark_ready: Callable[[], None]
+    health_probe: HealthProbe | None = None
+
+    @property
+    def address(self) -> str:
+        return self.change.address
+
+    def event(self, status: str, detail: str = "") -> None:
+        self.reporter.event(self.change.address, self.change.action.value, status, detail)
+
+    def timeout(self, which: str = "create") -> float:
+        value = (self.change.settings.get("timeouts") or {}).get(which)
+        return float(value) if value else self.default_timeout
+
+    def base_state(self, remote_id: str | None, remote_name: str | None) -> ResourceState:
+        """The state record of this change's address as applied (outputs kept from before)."""
+        change = self.change
+        prior = self.recorder.get(change.address)
+        data = change.settings
+        return ResourceState(
+            kind=change.kind,
+            name=change.address.split("/", 1)[1],
+            remote_id=remote_id,
+            remote_name=remote_name,
+            applied=change.after,
+            outputs=dict(prior.outputs) if prior else {},
+            labels=dict(data.get("labels") or {}),
+            lifecycle=dict(data.get("lifecycle") or {}),
+            depends_on=change.depends_on + change.after_created,
+        )
+
+    async def pending(self, operation: str, remote_id: str | None) -> None:
+        """Record the intended remote id before the remote call (crash safety)."""
+        prior = self.recorder.get(self.change.address)
+        base = prior if prior is not None else self.base_state(None, None)
+        await self.recorder.set(self.change.address, base.model_copy(update={
+            "pending": PendingOperation(operation=operation, remote_id=remote_id),
+            "status": ResourceStatus.PENDING if prior is None else base.status}))
+
+
+# --- orphans ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Orphan:
+    kind: str  # "trainer" | "deployment"
+    remote_id: str
+    name: str
+    state: str
+    age_hours: float
+    accelerators: str
+    hourly_usd: float
+
+    @property
+    def spent_usd(self) -> float:
+        return self.hourly_usd * self.age_hours
+
+
+# --- the kind -----------------------------------------------------------------------------------
+
+
+class Kind:
+    """One resource kind. Subclasses override what applies to them; the defaults do nothing."""
+
+    name: ClassVar[str]
+    model: ClassVar[type[BaseModel]]
+    #: Planning order: a kind plans after every kind of a lower phase (their ids and changes are
+    #: known to it). Removals run in the same phase order.
+    phase: ClassVar[int]
+    #: Display order in status and the like.
+    order: ClassVar[int]
+    #: Seconds a create / update may take to become usable (spec.timeouts overrides).
+    default_timeout: ClassVar[float] = 3600.0
+    #: The remote resource ``remote_id`` names in state: "trainer", "deployment", or None.
+    holds: ClassVar[str | None] = None
+    #: The remote id is ``<stack>-<name>[-suffix]`` unless the spec names one (name-length rule).
+    derives_remote_id: ClassVar[bool] = True
+
+    # --- manifests and graph ----------------------------------------------------------------
+
+    def references(self, res: Any) -> tuple[Ref, ...]:
+        """The resources this one names in its spec (they must exist in the stack)."""
+        return ()
+
+    def explicit_remote_id(self, res: Any) -> str | None:
+        """A remote id the manifest names (adoption), if any."""
+        return None
+
+    def extra_edges(self, res: Any, resources: Mapping[str, Resource]) -> Iterable[tuple[str, str]]:
+        """Dependency edges beyond the references: (dependent, dependency)."""
+        return ()
+
+    def check_stack(self, res: Any, resources: Mapping[str, Resource],
+                    seen: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
+        """Cross-resource rules: (spec field, message, first-seen address or "") per problem.
+
+        ``seen`` is shared by every resource of this kind in one check run (for uniqueness rules).
+        """
+        return ()
+
+    # --- refresh ----------------------------------------------------------------------------
+
+    def reads(self, res: Any, known: Known, reads: Reads) -> None:
+        """Add the remote ids this declared resource needs read."""
+
+    def later_reads(self, res: Any, known: Known, observed: Observed, reads: Reads) -> None:
+        """Add auxiliary reads that depend on what the first reads found."""
+
+    # --- planning ---------------------------------------------------------------------------
+
+    def assign_id(self, res: Any, ctx: PlanContext) -> None:
+        """Record the remote id this resource will have in ``ctx.ids``."""
+
+    def plan(self, res: Any, ctx: PlanContext) -> None:
+        raise NotImplementedError
+
+    def plan_removal(self, address: str, prior: ResourceState, ctx: PlanContext) -> None:
+        why = "removed from the manifests" if not ctx.destroy else "destroy"
+        ctx.add(address, self.name, Action.FORGET, Settings(destroy=ctx.destroy), reasons=(why,))
+
+    def created_only_edges(self, res: Any, ctx: PlanContext) -> Iterable[tuple[str, str]]:
+        """Edges (dependent, dependency) that need the dependency to exist, not to be ready."""
+        return ()
+
+    # --- applying ---------------------------------------------------------------------------
+
+    async def apply(self, ctx: ApplyContext) -> None:
+        raise NotImplementedError
+
+    # --- reading back -----------------------------------------------------------------------
+
+    def known_remote_id(self, address: str, res: Any, known: Known) -> str | None:
+        """The remote id this address has or will have, from the manifests and the state."""
+        held = known.held.get(address)
+        explicit = self.explicit_remote_id(res) if res is not None else None
+        return explicit or (held.remote_id if held is not None else None)
+
+    def drift(self, address: str, held: ResourceState,
+              observed: Observed) -> tuple[list[str], ResourceState | None]:
+        """What changed on the platform since the state was written, and the refreshed record."""
+        return [], held
+
+    def health(self, address: str, res: Any, known: Known, observed: Observed,
+               probes: Mapping[str, str | None], results: Mapping[str, ResourceHealth]) -> ResourceHealth | None:
+        """Live health; ``results`` holds the health of kinds of lower phases."""
+        return None
+
+    # --- import and orphans -----------------------------------------------------------------
+
+    importable: ClassVar[bool] = False
+
+    async def read_for_import(self, provider: Provider, remote_id: str) -> Any:
+        raise ImportRefused(f"{self.name} resources cannot be imported")
+
+    def import_record(self, address: str, res: Any, remote: Any, stack: str) -> ResourceState:
+        raise ImportRefused(f"{self.name} resources cannot be imported")
+
+    def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
+                deployments: list[DeploymentInfo], now: datetime) -> list[Orphan]:
+        return []
+
+    async def delete_orphan(self, provider: Provider, remote_id: str) -> None:
+        raise ChangeFailed(f"{self.name} has no remote resources to delete")

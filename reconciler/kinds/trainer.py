@@ -1,0 +1,75 @@
+"""Trainer: a service-mode RLOR trainer job (``rlorTrainerJobs``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from reconciler.kinds._jobs import JobKind, JobSettings, display_name, job_orphans
+from reconciler.kinds.base import Known, Orphan, PlanContext, Reads, declared_settings
+from reconciler.model.health import ResourceHealth
+from reconciler.model.remote import DeploymentInfo, Observed, TrainerConfig, TrainerJob
+from reconciler.model.resources import SyncBinding, Trainer
+
+if TYPE_CHECKING:
+    from reconciler.provider.base import Provider
+
+
+
+class TrainerKind(JobKind):
+    name: ClassVar[str] = "Trainer"
+    model = Trainer
+    phase: ClassVar[int] = 0
+    order: ClassVar[int] = 0
+
+    def explicit_remote_id(self, res: Trainer) -> str | None:
+        return res.spec.job_id
+
+    def reads(self, res: Trainer, known: Known, reads: Reads) -> None:
+        if res.spec.job_id:
+            reads.trainers.add(res.spec.job_id)
+
+    def assign_id(self, res: Trainer, ctx: PlanContext) -> None:
+        ctx.ids[res.address] = self.job_id(res.address, res.metadata.name, res.spec.job_id, ctx)
+
+    def config(self, res: Trainer, ctx: PlanContext) -> TrainerConfig:
+        spec = res.spec
+        hot_load_deployment = None
+        for binding in ctx.declared(SyncBinding):
+            if binding.spec.trainer == res.metadata.name and binding.spec.scope == "perDeployment":
+                hot_load_deployment = ctx.ids.get(f"Deployment/{binding.spec.deployment}")
+        return TrainerConfig(
+            base_model=spec.base_model,
+            lora_rank=spec.lora_rank,
+            learning_rate=spec.learning_rate,
+            training_shape=spec.training_shape,
+            accelerator_type=spec.accelerator.type if spec.accelerator else None,
+            accelerator_count=spec.accelerator.count if spec.accelerator else None,
+            node_count=spec.node_count,
+            max_context_length=spec.max_context_length,
+            replica_count=spec.replica_count,
+            region=spec.region or ctx.stack_region,
+            display_name=spec.display_name or display_name(ctx.stack, res.metadata.name),
+            inactivity_timeout=spec.inactivity_timeout,
+            forward_only=False,
+            hot_load_deployment_id=hot_load_deployment,
+        )
+
+    def plan(self, res: Trainer, ctx: PlanContext) -> None:
+        job_id = ctx.ids[res.address]
+        assert job_id is not None
+        self.plan_job(ctx, res.address, self.config(res, ctx), job_id, res.spec.job_id is not None,
+                      res.spec.lifecycle.ignore_changes, JobSettings(**declared_settings(res)))
+
+    def health(self, address: str, res: Trainer | None, known: Known, observed: Observed,
+               probes: Mapping[str, str | None], results: Mapping[str, ResourceHealth]) -> ResourceHealth:
+        return self.job_health(address, self.known_remote_id(address, res, known), observed, probes)
+
+    def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
+                deployments: list[DeploymentInfo], now: datetime) -> list[Orphan]:
+        # Every trainer job fwctl created, policies and separate references alike.
+        return job_orphans(stack, referenced, trainers, now)
+
+    async def delete_orphan(self, provider: Provider, remote_id: str) -> None:
+        await provider.delete_trainer_job(remote_id)
