@@ -17,12 +17,7 @@ from reconciler.model.state import StateDocument
 
 def referenced_ids(state: StateDocument | None) -> set[str]:
     """Every remote id the state holds or is about to create."""
-    referenced: set[str] = set()
-    for res in (state.resources.values() if state else ()):
-        for rid in (res.remote_id, res.pending.remote_id if res.pending else None):
-            if rid:
-                referenced.add(rid)
-    return referenced
+    return {rid for res in (state.resources.values() if state else ()) for rid in res.remote_ids}
 
 
 def find_orphans(

@@ -39,9 +39,7 @@ def wanted_reads(stack: str, resources: Mapping[str, Resource], prior: StateDocu
         target = {"trainer": reads.trainers, "deployment": reads.deployments}.get(k.holds or "") if k else None
         if target is None:
             continue
-        for rid in (held.remote_id, held.pending.remote_id if held.pending else None):
-            if rid:
-                target.add(rid)
+        target.update(held.remote_ids)
     for res in resources.values():
         kind(res.kind).reads(res, known, reads)
     return reads

@@ -29,6 +29,7 @@ from reconciler.kinds.binding import SyncBindingKind
 from reconciler.kinds.deployment import DeploymentKind
 from reconciler.kinds.reference import ReferenceTrainerKind
 from reconciler.kinds.trainer import TrainerKind
+from reconciler.model.address import Address
 
 KINDS: dict[str, Kind] = {k.name: k for k in (TrainerKind(), ReferenceTrainerKind(), DeploymentKind(),
                                                SyncBindingKind())}
@@ -39,8 +40,13 @@ def kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def kind_of(address: str) -> Kind | None:
-    return KINDS.get(address.split("/", 1)[0])
+def kind_of(address: str | Address) -> Kind | None:
+    """The kind of an address (``"Trainer/policy"`` or an ``Address``); None for one fwctl does not know."""
+    try:
+        parsed = address if isinstance(address, Address) else Address.parse(address)
+    except ValueError:
+        return None
+    return KINDS.get(parsed.kind)
 
 
 def by_phase() -> list[Kind]:

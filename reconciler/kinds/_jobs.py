@@ -24,6 +24,7 @@ from reconciler.kinds.base import (
     Settings,
     settings_of,
 )
+from reconciler.model.address import name_of
 from reconciler.model.health import Health, ResourceHealth
 from reconciler.model.ownership import DISPLAY_PREFIX
 from reconciler.model.plan import Action
@@ -124,7 +125,7 @@ class JobKind(Kind):
         job = ctx.trainer_job(job_id)
         pending = prior.pending if prior else None
 
-        if pending is not None and pending.remote_id == job_id and pending.operation in ("create", "replace"):
+        if pending is not None and prior is not None and prior.pending_create == job_id:
             action = Action.REPLACE if pending.operation == "replace" else Action.CREATE
             ctx.add(address, kind, action, settings, remote_id=job_id,
                     prior_remote_id=prior_job_id if prior_job_id != job_id else None,
@@ -155,7 +156,7 @@ class JobKind(Kind):
                           "trainer jobs cannot be edited in place: remove spec.jobId to let fwctl replace it")
             return
         if diffs:
-            name = address.split("/", 1)[1]
+            name = name_of(address)
             new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 1)
             if new_id == job_id:
                 new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 2)
@@ -307,7 +308,7 @@ class JobKind(Kind):
 def imported_record(address: str, res: Any, remote_id: str, remote_name: str, view: dict[str, Any],
                     state: str) -> ResourceState:
     lifecycle = getattr(res.spec, "lifecycle", None)
-    return ResourceState(kind=res.kind, name=address.split("/", 1)[1], remote_id=remote_id,
+    return ResourceState(kind=res.kind, name=name_of(address), remote_id=remote_id,
                          remote_name=remote_name, applied=view,
                          lifecycle=lifecycle.model_dump(by_alias=True, mode="json") if lifecycle else {},
                          labels=dict(res.metadata.labels), outputs={"state": state, "imported": True})

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.model.address import address as make_address
+from reconciler.model.address import name_of
 from reconciler.model.errors import FwctlError
 from reconciler.model.health import ResourceHealth
 from reconciler.model.plan import Action, Change
@@ -249,7 +250,7 @@ class ApplyContext:
         data = change.settings
         return ResourceState(
             kind=change.kind,
-            name=change.address.split("/", 1)[1],
+            name=name_of(change.address),
             remote_id=remote_id,
             remote_name=remote_name,
             applied=change.after,

@@ -75,6 +75,15 @@ def deployment_id_for(stack: str, name: str) -> str:
     return f"{stack}-{name}"
 
 
+def deployment_id(res: Deployment | None, held: str | None, stack: str) -> str | None:
+    """The id a deployment has or will have: ``deploymentId``, else the one recorded, else derived."""
+    if res is not None and res.spec.deployment_id:
+        return res.spec.deployment_id
+    if held:
+        return held
+    return deployment_id_for(stack, res.metadata.name) if res is not None else None
+
+
 class DeploymentSettings(Settings):
     config: DeploymentConfig | None = None
     detach: bool = False  # scale-to-zero: also detach from the trainer, in the same PATCH
@@ -94,11 +103,7 @@ class DeploymentKind(Kind):
 
     def known_remote_id(self, address: str, res: Deployment | None, known: Known) -> str | None:
         held = known.held.get(address)
-        if held is not None and held.remote_id:
-            return held.remote_id
-        if res is None:
-            return None
-        return res.spec.deployment_id or deployment_id_for(known.stack, res.metadata.name)
+        return deployment_id(res, held.remote_id if held is not None else None, known.stack)
 
     def reads(self, res: Deployment, known: Known, reads: Reads) -> None:
         reads.deployments.add(res.spec.deployment_id or deployment_id_for(known.stack, res.metadata.name))
@@ -107,8 +112,7 @@ class DeploymentKind(Kind):
 
     def assign_id(self, res: Deployment, ctx: PlanContext) -> None:
         prior = ctx.prior.get(res.address)
-        dep_id = res.spec.deployment_id or (prior.remote_id if prior is not None else None)
-        ctx.ids[res.address] = dep_id or deployment_id_for(ctx.stack, res.metadata.name)
+        ctx.ids[res.address] = deployment_id(res, prior.remote_id if prior is not None else None, ctx.stack)
 
     @staticmethod
     def binding_of(res: Deployment, ctx: PlanContext) -> SyncBinding | None:

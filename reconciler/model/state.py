@@ -56,6 +56,19 @@ class ResourceState(_Value):
     depends_on: tuple[str, ...] = ()
     updated_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def remote_ids(self) -> tuple[str, ...]:
+        """Every remote id this record holds or is about to create (recorded, then pending)."""
+        ids = (self.remote_id, self.pending.remote_id if self.pending else None)
+        return tuple(dict.fromkeys(i for i in ids if i))
+
+    @property
+    def pending_create(self) -> str | None:
+        """The id of a remote create that was started and whose result is not recorded yet."""
+        if self.pending is not None and self.pending.operation in ("create", "replace"):
+            return self.pending.remote_id
+        return None
+
 
 class StateDocument(_Value):
     format_version: int = STATE_FORMAT_VERSION
