@@ -1,12 +1,15 @@
 """The registry of resource kinds: one module per kind, the engine loops over ``KINDS``.
 
-Adding a kind: its model (``model/resources.py``), its module here (a :class:`Kind` subclass,
-registered below), the Provider protocol and its implementation for the remote calls it needs,
-and the local control plane's module and routes for the platform resource.
+Every public module of this package is imported and each :class:`Kind` subclass defined there
+with a ``name`` is registered: adding a kind is adding its module, nothing here. The other files
+a new kind needs: its model (``model/resources.py``), the Provider protocol and its implementation
+for the remote calls it makes, and the local control plane's module and routes.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 
 from reconciler.kinds.base import (
@@ -25,14 +28,24 @@ from reconciler.kinds.base import (
     Reporter,
     Settings,
 )
-from reconciler.kinds.binding import SyncBindingKind
-from reconciler.kinds.deployment import DeploymentKind
-from reconciler.kinds.reference import ReferenceTrainerKind
-from reconciler.kinds.trainer import TrainerKind
 from reconciler.model.address import Address
 
-KINDS: dict[str, Kind] = {k.name: k for k in (TrainerKind(), ReferenceTrainerKind(), DeploymentKind(),
-                                               SyncBindingKind())}
+
+def _discover() -> dict[str, Kind]:
+    found: dict[str, Kind] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, Kind) and obj.__module__ == module.__name__
+                    and "name" in vars(obj)):
+                found[obj.name] = obj()
+    return dict(sorted(found.items(), key=lambda item: item[1].order))
+
+
+#: kind name -> kind, in display order.
+KINDS: dict[str, Kind] = _discover()
 
 
 def kind(name: str) -> Kind:
