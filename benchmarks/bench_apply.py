@@ -1,4 +1,4 @@
-"""Apply and plan against the local control plane, measured in one run (issue 4).
+"""Apply and plan against the local control plane, measured in one run.
 
     python benchmarks/bench_apply.py [--speed 4] [--deployments 100] [--plan-resources 500]
 

@@ -1,4 +1,4 @@
-"""fwctl at scale against the local control plane, measured in one run (issue 7, point 5).
+"""fwctl at scale against the local control plane, measured in one run.
 
     python benchmarks/bench_scale.py [--speed 4] [--rate-limit 20] [--rate-resources 200]
                                      [--plan-resources 1000] [--runs 7]

@@ -1,4 +1,4 @@
-"""fwctl apply of the GRPO example vs the official SDK's imperative bootstrap of the same stack (issue 7).
+"""fwctl apply of the GRPO example vs the official SDK's imperative bootstrap of the same stack.
 
     python benchmarks/bench_vs_sdk.py [--speed 1] [--runs 1] [--fast-poll 1.0]
 

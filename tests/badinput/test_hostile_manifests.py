@@ -1,4 +1,4 @@
-"""Hostile manifests through the real CLI, end to end (issue 7, point 3).
+"""Hostile manifests through the real CLI, end to end.
 
 `fwctl plan` runs as a subprocess (the real executable, the embedded control plane,
 `FWCTL_ENDPOINT=local`, a temporary working directory) against a state that already holds the

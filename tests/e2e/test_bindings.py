@@ -1,4 +1,4 @@
-"""Weight-sync bindings and reference trainers end to end (issue 5), against `fwctl local serve`.
+"""Weight-sync bindings and reference trainers end to end, against `fwctl local serve`.
 
 Every claim is checked through the platform's REST API (control plane and hot-load API), not
 only through what fwctl prints.

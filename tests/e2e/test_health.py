@@ -1,4 +1,4 @@
-"""Trainer health over the Tinker protocol (issue 5, point 6), with the real `tinker` client.
+"""Trainer health over the Tinker protocol, with the real `tinker` client.
 
 The probe runs against a real `fwctl local serve` trainer gateway. For the mismatch case a small
 gateway on 127.0.0.1 sits in front of the local control plane and forwards every request to it,

@@ -1,4 +1,4 @@
-"""`fwctl status` (issue 5, point 7): live health per resource, against `fwctl local serve`."""
+"""`fwctl status`: live health per resource, against `fwctl local serve`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 3, point 3: the local control plane behaves like the platform on bad requests (over HTTP)."""
+"""The local control plane behaves like the platform on bad requests (over HTTP)."""
 
 from __future__ import annotations
 

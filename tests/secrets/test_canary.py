@@ -1,4 +1,4 @@
-"""Secrets never leak (issue 7, point 4).
+"""Secrets never leak.
 
 A canary Fireworks API key (the only key a `fwctl local serve` accepts, so it is really used on
 every request) and a canary PostgreSQL password (in a `postgresql://` state URL that cannot
