@@ -13,7 +13,6 @@ executor, so the import graph stays acyclic: engine -> kinds -> (model, diff, Pr
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ class ImportRefused(FwctlError):
 class Settings(BaseModel):
     """Apply settings common to every kind; each kind extends them with its own typed fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use: a fast CLI start
 
     labels: dict[str, str] = {}
     lifecycle: dict[str, Any] = {}
@@ -203,6 +202,8 @@ class Poll:
     cap: float = 1.0
 
     async def until(self, check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
+        import asyncio  # not at import time: fwctl validate loads the kinds and never waits
+
         delay = self.first
         deadline = time.monotonic() + timeout
         while True:

@@ -18,7 +18,7 @@ STATE_FORMAT_VERSION = 1
 
 
 class _Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use: a fast CLI start
 
 
 def utcnow() -> datetime:
