@@ -18,10 +18,14 @@ from starlette.routing import Route
 from reconciler.local import _jwt
 from reconciler.local._catalog import load_catalog
 from reconciler.local._config import LocalConfig
-from reconciler.local._control import ControlPlane
+from reconciler.local._deployments import Deployments
 from reconciler.local._errors import ApiError, invalid, not_found
 from reconciler.local._faults import ErrorBurst, Faults, RateLimiter, Stats
+from reconciler.local._hotload import HotLoad
+from reconciler.local._plane import Plane
+from reconciler.local._shapes import Shapes
 from reconciler.local._store import Store
+from reconciler.local._trainers import Trainers
 from reconciler.local._validate import check_object
 
 JWT_TTL_S = 3600
@@ -55,17 +59,20 @@ class _Dropped(Response):
 
 
 class _App:
-    """Everything one app instance holds: the store, the control plane, faults and counters."""
+    """Everything one app instance holds: the plane and its resources, faults and counters."""
 
     def __init__(self, config: LocalConfig, clock: Callable[[], float]) -> None:
-        self.config = config
         self.clock = clock
-        self.store = Store(config.db_path)
+        store = Store(config.db_path)
         self.faults = Faults()
         self.stats = Stats()
-        self.cp = ControlPlane(self.store, load_catalog(config.catalog_path), config, self.faults, clock)
+        self.plane = Plane(store, load_catalog(config.catalog_path), config, self.faults, clock)
+        self.trainers = Trainers(self.plane)
+        self.deployments = Deployments(self.plane)
+        self.hotload = HotLoad(self.plane)
+        self.shapes = Shapes(self.plane.catalog)
         self.keys = frozenset(config.api_keys)
-        self.jwt_secret = self.store.meta("jwt_secret", secrets.token_hex(32))
+        self.jwt_secret = store.meta("jwt_secret", secrets.token_hex(32))
         self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -152,7 +159,7 @@ async def _json_body(request: Request, *, empty: Any = None) -> Any:
 def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -> Starlette:
     """The local Fireworks control plane as an ASGI app (uvicorn or ``httpx.ASGITransport``)."""
     app = _App(config, clock)
-    cp = app.cp
+    plane, trainers, deployments, hotload, shapes = app.plane, app.trainers, app.deployments, app.hotload, app.shapes
     routes: list[Route] = []
 
     def add(path: str, methods: list[str], kind: str, handler: Handler) -> None:
@@ -160,21 +167,21 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
 
     # -- accounts -------------------------------------------------------------------------------
     async def accounts(request: Request) -> Any:
-        return cp.accounts()
+        return plane.accounts()
 
     async def account(request: Request) -> Any:
-        cp.check_account(request.path_params["account"])
-        return cp.account_json()
+        plane.check_account(request.path_params["account"])
+        return plane.account_json()
 
     add("/v1/accounts", ["GET"], "api", accounts)
     add("/v1/accounts/{account}", ["GET"], "api", account)
 
     # -- trainer jobs ---------------------------------------------------------------------------
-    async def trainers(request: Request) -> Any:
+    async def trainer_collection(request: Request) -> Any:
         account = request.path_params["account"]
         if request.method == "POST":
-            return cp.create_trainer(account, request.query_params, await _json_body(request))
-        return cp.list_trainers(account, request.query_params)
+            return trainers.create_trainer(account, request.query_params, await _json_body(request))
+        return trainers.list_trainers(account, request.query_params)
 
     async def trainer(request: Request) -> Any:
         account = request.path_params["account"]
@@ -182,41 +189,41 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         if request.method == "POST":
             await _json_body(request, empty={})
             if verb == "resume":
-                return cp.resume_trainer(account, job)
+                return trainers.resume_trainer(account, job)
             if verb == "cancel":
-                return cp.stop_trainer(account, job, "JOB_STATE_CANCELLED", "cancelled by the user", 1)
+                return trainers.stop_trainer(account, job, "JOB_STATE_CANCELLED", "cancelled by the user", 1)
             raise not_found(f"unknown method :{verb} on rlorTrainerJobs")
         if verb:
             raise not_found(f"unknown method :{verb} on rlorTrainerJobs")
         if request.method == "DELETE":
-            return cp.delete_trainer(account, job)
-        return cp.get_trainer(account, job)
+            return trainers.delete_trainer(account, job)
+        return trainers.get_trainer(account, job)
 
     async def checkpoints(request: Request) -> Any:
         p = request.path_params
-        return cp.list_checkpoints(p["account"], p["job"], request.query_params)
+        return trainers.list_checkpoints(p["account"], p["job"], request.query_params)
 
-    add("/v1/accounts/{account}/rlorTrainerJobs", ["GET", "POST"], "api", trainers)
+    add("/v1/accounts/{account}/rlorTrainerJobs", ["GET", "POST"], "api", trainer_collection)
     add("/v1/accounts/{account}/rlorTrainerJobs/{job}", ["GET", "DELETE", "POST"], "api", trainer)
     add("/v1/accounts/{account}/rlorTrainerJobs/{job}/checkpoints", ["GET"], "api", checkpoints)
 
     # -- deployments ----------------------------------------------------------------------------
-    async def deployments(request: Request) -> Any:
+    async def deployment_collection(request: Request) -> Any:
         account = request.path_params["account"]
         if request.method == "POST":
-            return cp.create_deployment(account, request.query_params, await _json_body(request))
-        return cp.list_deployments(account, request.query_params)
+            return deployments.create_deployment(account, request.query_params, await _json_body(request))
+        return deployments.list_deployments(account, request.query_params)
 
     async def deployment(request: Request) -> Any:
         account, dep = request.path_params["account"], request.path_params["dep"]
         if request.method == "PATCH":
             body = await _json_body(request)
-            return cp.patch_deployment(account, dep, request.query_params.get("updateMask"), body)
+            return deployments.patch_deployment(account, dep, request.query_params.get("updateMask"), body)
         if request.method == "DELETE":
-            return cp.delete_deployment(account, dep, request.query_params)
-        return cp.get_deployment(account, dep)
+            return deployments.delete_deployment(account, dep, request.query_params)
+        return deployments.get_deployment(account, dep)
 
-    add("/v1/accounts/{account}/deployments", ["GET", "POST"], "api", deployments)
+    add("/v1/accounts/{account}/deployments", ["GET", "POST"], "api", deployment_collection)
     add("/v1/accounts/{account}/deployments/{dep}", ["GET", "PATCH", "DELETE"], "api", deployment)
 
     # -- shapes ---------------------------------------------------------------------------------
@@ -224,18 +231,18 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
 
         def shape_handlers(kind: str = kind) -> tuple[Handler, Handler, Handler, Handler]:
             async def list_shapes(request: Request) -> Any:
-                return cp.list_shapes(kind, request.path_params["account"], request.query_params)
+                return shapes.list_shapes(kind, request.path_params["account"], request.query_params)
 
             async def shape(request: Request) -> Any:
-                return cp.get_shape(kind, request.path_params["account"], request.path_params["shape"])
+                return shapes.get_shape(kind, request.path_params["account"], request.path_params["shape"])
 
             async def versions(request: Request) -> Any:
                 p = request.path_params
-                return cp.list_shape_versions(kind, p["account"], p["shape"], request.query_params)
+                return shapes.list_shape_versions(kind, p["account"], p["shape"], request.query_params)
 
             async def version(request: Request) -> Any:
                 p = request.path_params
-                return cp.get_shape_version(kind, p["account"], p["shape"], p["version"])
+                return shapes.get_shape_version(kind, p["account"], p["shape"], p["version"])
 
             return list_shapes, shape, versions, version
 
@@ -251,8 +258,8 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         dep = request.headers.get("fireworks-deployment")
         model = request.headers.get("fireworks-model")
         if request.method == "POST":
-            return cp.hotload(dep, model, await _json_body(request))
-        return cp.hotload_status(dep, model)
+            return hotload.load(dep, model, await _json_body(request))
+        return hotload.status(dep, model)
 
     add("/hot_load/v1/models/hot_load", ["GET", "POST"], "hotload", hot_load)
 
@@ -260,7 +267,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     async def gateway(request: Request) -> Any:
         account, job = request.path_params["account"], request.path_params["job"]
         rest = request.path_params["rest"].strip("/")
-        doc, state = cp.gateway_trainer(account, job)
+        doc, state = trainers.gateway_trainer(account, job)
         if rest == "healthz" and request.method == "GET":
             if state == "JOB_STATE_RUNNING":
                 return {"status": "ok"}
@@ -269,7 +276,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             return {"status": "accepted"}
         if state != "JOB_STATE_RUNNING":
             raise ApiError(503, f"trainer {job} is {state}", headers={"Retry-After": "1"})
-        cp.touch(account, job)
+        trainers.touch(account, job)
         if rest == "client/config" and request.method == "POST":
             return {"pjwt_auth_enabled": True, "credential_default_source": "api_key"}
         if rest == "client/dynamic_config" and request.method == "POST":
@@ -294,7 +301,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             }
             return {"supported_models": [model]}
         if rest.startswith("training_runs/") and rest.endswith("/checkpoints") and request.method == "GET":
-            return cp.tinker_checkpoints(account, job)
+            return trainers.tinker_checkpoints(account, job)
         raise not_found(f"{request.method} /api/v1/{rest} is not emulated by the local control plane")
 
     add(
@@ -307,7 +314,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     # -- admin: what a training loop or an outage would do --------------------------------------
     async def snapshots(request: Request) -> Any:
         p = request.path_params
-        return cp.create_snapshot(p["account"], p["job"], await _json_body(request))
+        return trainers.create_snapshot(p["account"], p["job"], await _json_body(request))
 
     async def faults(request: Request) -> Any:
         if request.method == "DELETE":
@@ -326,14 +333,14 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             if not job:
                 raise invalid('a preempt fault names its trainer: {"kind": "preempt", "trainer": JOB}')
             message = body.get("message") or "preempted: the trainer's node was reclaimed; resume the job"
-            result = cp.stop_trainer(account, job, "JOB_STATE_FAILED", message, 14)
+            result = trainers.stop_trainer(account, job, "JOB_STATE_FAILED", message, 14)
             return {"applied": kind, "rlorTrainerJob": result}
         if kind == "fail":
             dep = body.get("deployment") or ""
             if not dep:
                 raise invalid('a fail fault names its deployment: {"kind": "fail", "deployment": ID}')
             message = body.get("message") or "deployment failed (injected fault): replicas crashed"
-            return {"applied": kind, "deployment": cp.fail_deployment(account, dep, message)}
+            return {"applied": kind, "deployment": deployments.fail_deployment(account, dep, message)}
         if kind == "errors":
             rate = float(body.get("rate", 1.0))
             statuses = body.get("statuses", [503])
@@ -375,7 +382,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         return app.stats.describe()
 
     async def catalog(request: Request) -> Any:
-        c = cp.catalog
+        c = plane.catalog
         return {
             "models": sorted(c.models),
             "trainingShapes": sorted(c.training_shapes),
@@ -398,6 +405,4 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
 
     add("/{path:path}", ["GET", "POST", "PATCH", "PUT", "DELETE"], "public", fallback)
 
-    starlette = Starlette(routes=routes)
-    starlette.state.local = app
-    return starlette
+    return Starlette(routes=routes)

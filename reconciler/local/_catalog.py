@@ -1,12 +1,24 @@
-"""The catalog: models, training shapes, deployment shapes, regions and accelerator prices."""
+"""The catalog: models, training shapes, deployment shapes, regions and accelerator prices.
+
+The packaged ``catalog.json`` is the default; ``fwctl local serve --catalog FILE`` replaces it with
+another JSON file of the same layout:
+
+- ``regions``: the accepted regions; the first is the default.
+- ``accelerators``: the accepted accelerator types, each with its ``hourlyPriceUsd`` (on-demand
+  USD per accelerator-hour, reported by ``/_local/v1/catalog``).
+- ``models``: ``name``, ``displayName`` and ``maxContextLength`` of each base model.
+- ``trainingShapes`` / ``deploymentShapes``: ``name``, ``displayName``, ``baseModel`` (training
+  shapes also ``trainerMode``) and ``versions``, listed oldest first; the last one with
+  ``"validated": true`` is the latest validated. A version's other fields (accelerators, node
+  count, context length, precision, ...) are its snapshot.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-
-import yaml
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,6 @@ class Shape:
 
 @dataclass(frozen=True)
 class Catalog:
-    account: str
     regions: tuple[str, ...]
     accelerator_prices: dict[str, float]
     models: dict[str, dict[str, Any]]
@@ -87,19 +98,18 @@ def _shapes(raw: list[dict[str, Any]], *, training: bool) -> dict[str, Shape]:
 
 
 def load_catalog(path: str | None = None) -> Catalog:
-    """Read the catalog YAML: the packaged one, or ``path``."""
+    """Read the catalog JSON: the packaged one, or ``path``."""
     if path is None:
-        text = resources.files("reconciler.local").joinpath("catalog.yaml").read_text(encoding="utf-8")
+        text = resources.files("reconciler.local").joinpath("catalog.json").read_text(encoding="utf-8")
     else:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-    raw = yaml.safe_load(text) or {}
+    raw = json.loads(text) or {}
     prices = {
         str(k): float((v or {}).get("hourlyPriceUsd", 0.0))
         for k, v in (raw.get("accelerators") or {}).items()
     }
     return Catalog(
-        account=str(raw.get("account", "fireworks")),
         regions=tuple(str(r) for r in raw.get("regions", [])),
         accelerator_prices=prices,
         models={str(m["name"]): dict(m) for m in raw.get("models", [])},

@@ -42,15 +42,6 @@ def duration(seconds: float) -> str:
 # -- trainers -------------------------------------------------------------------------------------
 
 
-def trainer_running_since(doc: dict[str, Any], speed: float) -> float:
-    """When the current run cycle reaches RUNNING (it may be in the future)."""
-    return (
-        float(doc["cycleStart"])
-        + (TRAINER_CREATING_S + TRAINER_PENDING_S) / speed
-        + float(doc["extraPending"])
-    )
-
-
 def trainer_state(
     doc: dict[str, Any], last_activity: float | None, now: float, speed: float
 ) -> tuple[str, str, int, float]:

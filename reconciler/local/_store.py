@@ -51,10 +51,6 @@ class Store:
         self._conn.executescript(_SCHEMA)
         self._depth = 0
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """One write transaction (re-entrant: nested uses join the outer one)."""

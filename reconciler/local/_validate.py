@@ -53,10 +53,6 @@ def _check_type(item: Any, kind: str, where: str) -> None:
         raise invalid(f"Invalid value at '{where}': expected {expected}, got {type(item).__name__}")
 
 
-def as_int(value: Any) -> int:
-    return int(value)
-
-
 def query_bool(query: Mapping[str, str], key: str) -> bool:
     raw = query.get(key)
     if raw is None or raw == "":
