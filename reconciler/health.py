@@ -1,126 +1,31 @@
-"""Trainer health over the Tinker protocol (issue 5, point 6).
+"""Trainer health: the probe policy, the same after an apply and in ``fwctl status``.
 
-After a trainer job is RUNNING, fwctl checks it the way a training loop will use it: plain HTTP
-healthz on the gateway first (so the tinker client's own long retry loop never starts against a
-dead port), then the JWT exchange with the Fireworks key, then the real ``tinker.RestClient``
-built and called in a worker thread under a deadline, and the capabilities it reports compared
-with what the manifests declare.
+A RUNNING trainer job is checked the way a training loop will use it: healthz on its gateway, the
+JWT exchange with the Fireworks key, then the real tinker client's capabilities, compared with
+what the manifests declare, all within one budget. The embedded local control plane runs in this
+process, where the tinker client (real HTTP) cannot reach it: there, healthz only.
 
-``tinker`` is imported lazily, inside the probe: it is heavy and never on the CLI's start-up path.
+The gateway calls themselves are the provider's (``reconciler.provider._gateway``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import os
-import ssl
-import threading
+import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+from reconciler.provider.errors import HealthError
 
+if TYPE_CHECKING:
+    from reconciler.model.remote import TrainerConfig
+    from reconciler.provider._gateway import Capabilities
+    from reconciler.provider.base import Provider
 
-class HealthError(Exception):
-    """The trainer is not usable as declared; the message is one line, for a person."""
+log = logging.getLogger("fwctl.health")
 
-
-@dataclass(frozen=True)
-class Capabilities:
-    models: tuple[tuple[str, int | None], ...]  # (model_name, max_context_length)
-
-
-async def healthz(gateway_url: str, api_key: str, *, timeout_s: float = 10.0,
-                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-    """GET {gateway}/api/v1/healthz; raises HealthError unless it answers 200."""
-    url = f"{gateway_url.rstrip('/')}/api/v1/healthz"
-    try:
-        async with httpx.AsyncClient(timeout=timeout_s, transport=transport, verify=_tls()) as client:
-            response = await client.get(url, headers=_auth(api_key))
-    except httpx.HTTPError as exc:
-        raise HealthError(f"trainer gateway {gateway_url} is unreachable: {type(exc).__name__}: {exc}") from None
-    if response.status_code != 200:
-        raise HealthError(f"trainer gateway healthz answered {response.status_code}: {_detail(response)}")
-
-
-async def exchange_token(gateway_url: str, api_key: str, *, timeout_s: float = 10.0,
-                         transport: httpx.AsyncBaseTransport | None = None) -> str:
-    """POST {gateway}/api/v1/auth/token with the Fireworks key -> a JWT the tinker client accepts."""
-    url = f"{gateway_url.rstrip('/')}/api/v1/auth/token"
-    try:
-        async with httpx.AsyncClient(timeout=timeout_s, transport=transport, verify=_tls()) as client:
-            response = await client.post(url, json={}, headers=_auth(api_key))
-    except httpx.HTTPError as exc:
-        raise HealthError(f"trainer gateway token exchange failed: {type(exc).__name__}: {exc}") from None
-    if response.status_code != 200:
-        raise HealthError(f"trainer gateway token exchange answered {response.status_code}: {_detail(response)}")
-    try:
-        jwt = response.json().get("jwt")
-    except ValueError:
-        jwt = None
-    if not isinstance(jwt, str) or not jwt:
-        raise HealthError("trainer gateway token exchange answered without a JWT")
-    return jwt
-
-
-def _tinker_capabilities(gateway_url: str, jwt: str, timeout_s: float) -> Capabilities:
-    """Runs in a worker thread: the real tinker client, bounded by ``timeout_s``."""
-    import tinker
-
-    client = tinker.RestClient(base_url=gateway_url, api_key=jwt)
-    result: Any = client.get_server_capabilities().result(timeout=timeout_s)
-    models = []
-    for item in getattr(result, "supported_models", None) or ():
-        name = getattr(item, "model_name", None)
-        if name:
-            models.append((str(name), getattr(item, "max_context_length", None)))
-    return Capabilities(tuple(models))
-
-
-async def tinker_capabilities(gateway_url: str, jwt: str, *, timeout_s: float) -> Capabilities:
-    """The capabilities through the real tinker client, never waiting longer than ``timeout_s``.
-
-    The client's constructor blocks (and retries for minutes on 5xx); it runs in a daemon worker
-    thread so a hung client is abandoned at the deadline instead of hanging fwctl.
-    """
-    os.environ["TINKER_TELEMETRY"] = "0"  # a failing call would otherwise wait for telemetry
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Capabilities] = loop.create_future()
-
-    def settle(value: Capabilities | None, error: BaseException | None) -> None:
-        if future.done():  # abandoned at the deadline
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            assert value is not None
-            future.set_result(value)
-
-    def work() -> None:
-        value: Capabilities | None = None
-        error: BaseException | None = None
-        try:
-            value = _tinker_capabilities(gateway_url, jwt, timeout_s)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
-            error = exc
-        # RuntimeError: the loop is gone, fwctl gave up on this probe long ago.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, value, error)
-
-    threading.Thread(target=work, name="fwctl-tinker-probe", daemon=True).start()
-    try:
-        return await asyncio.wait_for(future, timeout_s)
-    except TimeoutError:
-        raise HealthError(f"the tinker client got no capabilities from {gateway_url} within {timeout_s:.0f}s") \
-            from None
-    except HealthError:
-        raise
-    except Exception as exc:  # tinker's own exceptions: one line
-        raise HealthError(f"the tinker client failed against {gateway_url}: {type(exc).__name__}: "
-                          f"{_one_line(str(exc))}") from None
+HEALTHZ_DOWN = "the gateway healthz does not answer"
 
 
 def check_capabilities(caps: Capabilities, *, base_model: str, max_context_length: int | None) -> None:
@@ -142,10 +47,10 @@ async def probe_trainer(
     base_model: str,
     max_context_length: int | None,
     timeout_s: float = 30,
-    use_tinker: bool = True,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
     """Healthz, JWT exchange, tinker capabilities, comparison; raises HealthError (one line)."""
+    from reconciler.provider._gateway import exchange_token, healthz, tinker_capabilities
+
     deadline = time.monotonic() + timeout_s
 
     def left() -> float:
@@ -154,41 +59,57 @@ async def probe_trainer(
             raise HealthError(f"the trainer health probe of {gateway_url} timed out after {timeout_s:.0f}s")
         return remaining
 
-    await healthz(gateway_url, api_key, timeout_s=min(10.0, left()), transport=transport)
-    jwt = await exchange_token(gateway_url, api_key, timeout_s=min(10.0, left()), transport=transport)
-    if not use_tinker:
-        return
+    await healthz(gateway_url, api_key, timeout_s=min(10.0, left()))
+    jwt = await exchange_token(gateway_url, api_key, timeout_s=min(10.0, left()))
     caps = await tinker_capabilities(gateway_url, jwt, timeout_s=left())
     check_capabilities(caps, base_model=base_model, max_context_length=max_context_length)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process: loading the CA bundle costs ~0.1 s of CPU per client."""
-    import certifi
+@dataclass(frozen=True)
+class TrainerProbe:
+    """The probe policy for one control plane: ``reason()`` is None when a trainer is healthy."""
 
-    return ssl.create_default_context(cafile=certifi.where())
+    provider: Provider
+    api_key: str = field(repr=False)
+    healthz_only: bool  # the embedded control plane
+    timeout_s: float = 30.0
+
+    async def reason(self, job_id: str, base_model: str, max_context_length: int | None = None) -> str | None:
+        """Why trainer job ``job_id`` is not usable as declared (one line), or None when it is."""
+        if self.healthz_only:
+            return None if await self.provider.trainer_healthy(job_id) else HEALTHZ_DOWN
+        try:
+            await probe_trainer(await self.provider.trainer_gateway_url(job_id), self.api_key,
+                                base_model=base_model, max_context_length=max_context_length,
+                                timeout_s=self.timeout_s)
+        except HealthError as exc:
+            return str(exc)
+        return None
+
+    def after_apply(self) -> Callable[[str, TrainerConfig], Awaitable[None]]:
+        """The executor's check of each trainer it brought up; raises ``ChangeFailed``."""
+        from reconciler.kinds.base import ChangeFailed
+
+        if not self.healthz_only:
+            import threading
+
+            # `import tinker` costs ~0.5 s: do it while the trainers boot, not after they are up. Not a
+            # daemon: an interrupted apply exits after the import, never while C extensions load.
+            threading.Thread(target=__import__, args=("tinker",), name="fwctl-import-tinker").start()
+
+        async def probe(job_id: str, config: TrainerConfig) -> None:
+            why = await self.reason(job_id, config.base_model, config.max_context_length)
+            if self.healthz_only:
+                log.debug("trainer %s: embedded control plane, tinker capabilities probe skipped (healthz only)",
+                          job_id)
+                if why is not None:
+                    raise ChangeFailed(f"trainer job {job_id}: {why}")
+                return
+            if why is not None:
+                raise ChangeFailed(f"trainer job {job_id} failed its health check: {why}")
+            log.debug("trainer %s: tinker capabilities list %s", job_id, config.base_model)
+
+        return probe
 
 
-def _auth(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}", "X-Api-Key": api_key}
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return _one_line(response.text[:200]) or "no body"
-    if isinstance(body, dict):
-        for key in ("detail", "message", "error"):
-            if body.get(key):
-                return _one_line(str(body[key]))
-    return _one_line(str(body)[:200])
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-__all__ = ["Capabilities", "HealthError", "check_capabilities", "exchange_token", "healthz", "probe_trainer",
-           "tinker_capabilities"]
+__all__ = ["HEALTHZ_DOWN", "HealthError", "TrainerProbe", "check_capabilities", "probe_trainer"]

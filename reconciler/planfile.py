@@ -10,7 +10,7 @@ A plan file is one JSON object::
     }
 
 The plan records the prior state's lineage and serial, the manifests' digest, the stack, the
-endpoint and the account; the CLI compares them with the present before applying. The checksum
+endpoint and the account; ``reconciler.operations`` compares them with the present before applying. The checksum
 detects a file edited or damaged after it was written (integrity, not authenticity: anyone who can
 write the file can also recompute it). Plan files hold no credentials and are written with mode
 0600, atomically (a temporary file in the same directory, then ``os.replace``).
@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from reconciler.model.errors import FwctlError
 from reconciler.model.plan import Plan
 from reconciler.render import plan_json
 
@@ -35,7 +36,7 @@ PLAN_FILE_FORMAT_VERSION = 1
 MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024
 
 
-class PlanFileError(Exception):
+class PlanFileError(FwctlError):
     """A plan file cannot be written, read or trusted; the message is one line a person can act on."""
 
 

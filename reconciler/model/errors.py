@@ -9,6 +9,7 @@ exit codes and one-line messages in one place (``reconciler.cli._errors``); it l
      +-- PlanFileError        (planfile)         a saved plan is unreadable, stale or for elsewhere
      +-- ProviderError        (provider.errors)  the platform refused or could not be reached
      |    +-- NotFound, Conflict, AuthError, ValidationError
+     |    +-- EndpointError   (also a ValueError) the endpoint chosen cannot be used
      +-- StateError           (state.errors)     the state cannot be read, written or locked
      |    +-- StateConflict, LockHeld
      +-- HealthError          (provider)         a trainer's gateway does not answer as it should

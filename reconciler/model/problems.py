@@ -1,6 +1,6 @@
 """Located errors in manifests.
 
-    Exception
+    FwctlError (model.errors)
      └── ManifestError      carries every Problem found in one run
 
 A :class:`Problem` says where (file, 1-based line and column), what (``Kind/name`` and the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from reconciler.model.errors import FwctlError
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Problem:
         }
 
 
-class ManifestError(Exception):
+class ManifestError(FwctlError):
     """The manifests are invalid; ``problems`` lists every mistake found, in file order."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

@@ -8,7 +8,6 @@ exponential backoff and full jitter, honouring ``Retry-After``, within a per-req
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import time
@@ -30,19 +29,19 @@ from reconciler.model.remote import (
     TrainingShapeVersion,
 )
 from reconciler.provider import _wire
+from reconciler.provider._retry import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    RETRYABLE_EXCEPTIONS,
+    RETRYABLE_STATUSES,
+    AdaptiveLimit,
+    origin,
+    retry_after_s,
+)
 from reconciler.provider.errors import AuthError, Conflict, NotFound, ProviderError, ValidationError
 
 logger = logging.getLogger("fwctl.provider")
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-RETRYABLE_EXCEPTIONS: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ReadError,
-    httpx.RemoteProtocolError,
-    httpx.TimeoutException,
-)
-BACKOFF_BASE_S = 0.2
-BACKOFF_CAP_S = 8.0
 LIST_PAGE_SIZE = 200
 CHECKPOINT_PAGE_SIZE = 200
 HEALTHZ_TIMEOUT_S = 5.0
@@ -50,32 +49,6 @@ READ_TIMEOUT_S = 30.0
 # A control plane never reached at all is given up on sooner than the per-request budget: a wrong
 # or dead endpoint should fail in seconds, not minutes.
 UNREACHABLE_BUDGET_S = 15.0
-
-
-class _AdaptiveLimit:
-    """Bounded, adaptive concurrency (AIMD): halve on a rate limit, grow back by one per window."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = max(1, maximum)
-        self.limit = float(self.maximum)
-        self.in_flight = 0
-        self._changed = asyncio.Condition()
-
-    async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < int(self.limit))
-            self.in_flight += 1
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        async with self._changed:
-            self.in_flight -= 1
-            self._changed.notify_all()
-
-    def throttled(self) -> None:
-        self.limit = max(1.0, self.limit / 2)
-
-    def succeeded(self) -> None:
-        self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
 
 
 class FireworksProvider:
@@ -101,7 +74,7 @@ class FireworksProvider:
         self.timeout_s = timeout_s
         self.requests = 0  # HTTP requests sent (attempts, retries included)
         self.retries = 0  # of which retries
-        self._semaphore = _AdaptiveLimit(max_concurrency)
+        self._semaphore = AdaptiveLimit(max_concurrency)
         self._paused_until = 0.0  # after a Retry-After: every request waits, not only the throttled one
         self._reached = False  # has the control plane ever answered?
         self._account: str | None = None
@@ -114,6 +87,11 @@ class FireworksProvider:
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
         )
+
+    @classmethod
+    def in_process(cls, asgi_app: Any, api_key: str, **kwargs: Any) -> FireworksProvider:
+        """A provider of a control plane served in this process (the embedded local one), no socket."""
+        return cls("http://fwctl-local", api_key, transport=httpx.ASGITransport(app=asgi_app), **kwargs)
 
     def __repr__(self) -> str:
         return f"FireworksProvider(base_url={self.base_url!r})"
@@ -142,7 +120,7 @@ class FireworksProvider:
 
     def _retry_delay(self, attempt: int, response: httpx.Response | None) -> float:
         if response is not None:
-            after = _retry_after_s(response.headers.get("retry-after"))
+            after = retry_after_s(response.headers.get("retry-after"))
             if after is not None:
                 return after
         return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2**attempt)))
@@ -196,7 +174,7 @@ class FireworksProvider:
                     failure = exc
                 except httpx.HTTPError as exc:
                     raise ProviderError(
-                        self._redact(f"{method} {_origin(url)}{path}: {type(exc).__name__}: {exc}")
+                        self._redact(f"{method} {origin(url)}{path}: {type(exc).__name__}: {exc}")
                     ) from None
             elapsed = time.monotonic() - started
             if response is not None:
@@ -219,7 +197,7 @@ class FireworksProvider:
                     return response
                 raise ProviderError(
                     self._redact(
-                        f"{method} {_origin(url)}{path} failed: {type(failure).__name__}: {failure or 'error'}"
+                        f"{method} {origin(url)}{path} failed: {type(failure).__name__}: {failure or 'error'}"
                         + (f" (gave up after {attempt + 1} attempts)" if retry else "")
                     ),
                     retryable=True,
@@ -506,27 +484,6 @@ class FireworksProvider:
             return _wire.hot_load_status_from_wire(data)
         except ValueError as exc:
             raise ProviderError(f"{context}: {exc}") from None
-
-
-def _origin(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}"
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _rejects_reset(response: httpx.Response) -> bool:

@@ -1,8 +1,9 @@
-"""Which control plane fwctl talks to, and with which key (issue 4, point 2).
+"""Which control plane fwctl talks to, and with which key.
 
 Precedence: ``--endpoint URL|local`` > ``FWCTL_ENDPOINT`` > the Stack's ``spec.endpoint`` >
 ``FIREWORKS_BASE_URL`` (default ``https://api.fireworks.ai``) when ``FIREWORKS_API_KEY`` is set >
-the embedded local control plane. This module only decides; the CLI builds the transport.
+the embedded local control plane. This module only decides; ``reconciler.operations`` builds the
+provider (``FireworksProvider.in_process`` for the embedded one).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
+
+from reconciler.provider.errors import EndpointError
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 LOCAL_API_KEY = "fwctl-local-key"  # the local control plane's default key
@@ -23,7 +26,6 @@ class Endpoint:
     kind: Literal["remote", "embedded"]
     url: str  # "local" when embedded
     api_key: str = field(repr=False)
-    source: str = ""  # where the choice came from, for the one-line notice (e.g. "FWCTL_ENDPOINT")
 
     @property
     def embedded(self) -> bool:
@@ -31,7 +33,7 @@ class Endpoint:
 
 
 def resolve_endpoint(flag: str | None, env: Mapping[str, str], stack_endpoint: str | None) -> Endpoint:
-    """Decide the endpoint. Raises ``ValueError`` (one line, actionable) for an unusable choice."""
+    """Decide the endpoint. Raises ``EndpointError`` (one line, actionable) for an unusable choice."""
     api_key = (env.get("FIREWORKS_API_KEY") or "").strip()
     for source, value in (
         ("--endpoint", flag),
@@ -43,34 +45,34 @@ def resolve_endpoint(flag: str | None, env: Mapping[str, str], stack_endpoint: s
     if api_key:
         base = (env.get("FIREWORKS_BASE_URL") or "").strip()
         source = "FIREWORKS_BASE_URL" if base else "FIREWORKS_API_KEY"
-        return Endpoint("remote", _checked_url(base or DEFAULT_BASE_URL, source), api_key, source)
-    return _embedded("no FIREWORKS_API_KEY")
+        return Endpoint("remote", _checked_url(base or DEFAULT_BASE_URL, source), api_key)
+    return _embedded()
 
 
 def _explicit(value: str, source: str, api_key: str) -> Endpoint:
     if value == LOCAL:
-        return _embedded(source)
+        return _embedded()
     url = _checked_url(value, source)
     if not api_key:
         if _is_loopback(urlsplit(url).hostname or ""):
             # A `fwctl local serve` on this machine: its default key.
-            return Endpoint("remote", url, LOCAL_API_KEY, source)
-        raise ValueError(f"endpoint {url} (from {source}) needs an API key: set FIREWORKS_API_KEY")
-    return Endpoint("remote", url, api_key, source)
+            return Endpoint("remote", url, LOCAL_API_KEY)
+        raise EndpointError(f"endpoint {url} (from {source}) needs an API key: set FIREWORKS_API_KEY")
+    return Endpoint("remote", url, api_key)
 
 
-def _embedded(source: str) -> Endpoint:
+def _embedded() -> Endpoint:
     # The real Fireworks key is never handed to the in-process control plane: it runs with its
     # default key (``reconciler.local.DEFAULT_API_KEY``).
-    return Endpoint("embedded", LOCAL, LOCAL_API_KEY, source)
+    return Endpoint("embedded", LOCAL, LOCAL_API_KEY)
 
 
 def _checked_url(url: str, source: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"endpoint {url!r} (from {source}) is not an http(s) URL or 'local'")
+        raise EndpointError(f"endpoint {url!r} (from {source}) is not an http(s) URL or 'local'")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError(
+        raise EndpointError(
             f"endpoint {url} (from {source}) uses plain http:// to a non-loopback host: the API key would "
             "travel unencrypted; use https://"
         )

@@ -2,8 +2,9 @@
 
 ``open_backend(location, stack=...)`` picks the backend for a ``--state`` / ``FWCTL_STATE`` value
 (a file path, or a ``postgresql://`` URL where the stack name is the row key); every
-backend satisfies ``StateBackend`` and passes ``tests/conformance``. Waiting for a lock is
-``lock_with_timeout``, shared by all backends.
+backend satisfies ``StateBackend`` and passes ``tests/conformance``. Holding a lock (and waiting
+for it) is ``locked``, shared by all backends; the rules of ``state push`` / ``state migrate`` are
+``reconciler.state.migrate``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from reconciler.state._local import LocalFileBackend
 from reconciler.state._postgres import PostgresBackend
 from reconciler.state.base import StateBackend
 from reconciler.state.errors import LockHeld, StateConflict, StateError
-from reconciler.state.locking import lock_with_timeout
+from reconciler.state.locking import lock_info, lock_with_timeout, locked
 
 DEFAULT_STATE_PATH = ".fwctl/state.json"
 
@@ -24,7 +25,9 @@ __all__ = [
     "StateBackend",
     "StateConflict",
     "StateError",
+    "lock_info",
     "lock_with_timeout",
+    "locked",
     "open_backend",
 ]
 

@@ -1,13 +1,14 @@
 """The contract every state backend keeps (local file, PostgreSQL, ...).
 
 Small on purpose, in the manner of Terraform's ``statemgr``: read the document, write the next
-version of it, and take / release a non-blocking lock. Waiting for a lock is not a backend's job:
-see ``reconciler.state.locking.lock_with_timeout``. Every backend passes the shared suite in
-``tests/conformance``.
+version of it (or, for ``state push --force``, overwrite it), read the versions kept, and take /
+release a non-blocking lock. Waiting for a lock is not a backend's job: see
+``reconciler.state.locking``. Every backend passes the shared suite in ``tests/conformance``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
@@ -28,6 +29,18 @@ class StateBackend(Protocol):
         Raises ``StateConflict`` when a stored document has another lineage or a serial
         greater than or equal to ``doc.serial``.
         """
+        ...
+
+    def overwrite(self, doc: StateDocument) -> None:
+        """Store ``doc`` whatever lineage the stored document has (``fwctl state push --force``)."""
+        ...
+
+    def history(self) -> list[tuple[int, datetime, str]]:
+        """(serial, written at, lineage) of every version kept, oldest first."""
+        ...
+
+    def read_version(self, serial: int) -> StateDocument | None:
+        """The document as written at ``serial``, or None when that version is not kept."""
         ...
 
     def lock(self, info: LockInfo) -> str:

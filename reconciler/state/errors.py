@@ -1,16 +1,18 @@
 """Errors raised by state backends.
 
-StateError            the state could not be read or written (one line, names the location)
- ├── StateConflict    a write that would lose data: another lineage, or a serial that does not rise
- └── LockHeld         the state is locked by someone else; ``holder`` says who, for what, since when
+FwctlError (model.errors)
+ └── StateError            the state could not be read or written (one line, names the location)
+      ├── StateConflict    a write that would lose data: another lineage, or a serial that does not rise
+      └── LockHeld         the state is locked by someone else; ``holder`` says who, for what, since when
 """
 
 from __future__ import annotations
 
+from reconciler.model.errors import FwctlError
 from reconciler.model.state import LockInfo
 
 
-class StateError(Exception):
+class StateError(FwctlError):
     """The state could not be read, written or locked."""
 
 
@@ -21,7 +23,7 @@ class StateConflict(StateError):
 class LockHeld(StateError):
     """The state lock is held by someone else."""
 
-    def __init__(self, location: str, holder: LockInfo) -> None:
+    def __init__(self, location: str, holder: LockInfo, message: str | None = None) -> None:
         self.location = location
         self.holder = holder
-        super().__init__(f"state {location} is locked: {holder.describe()}")
+        super().__init__(message or f"state {location} is locked: {holder.describe()}")

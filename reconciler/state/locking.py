@@ -1,9 +1,14 @@
-"""Waiting for a state lock: the same for every backend, so it lives outside them."""
+"""Waiting for a state lock and holding it: the same for every backend, so it lives outside them.
+
+    with locked(backend, lock_info("apply", backend), timeout_s=30, on_wait=tell) as lock_id:
+        ...   # read, plan, write: nobody else writes this state meanwhile
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from reconciler.model.state import LockInfo
 from reconciler.state.base import StateBackend
@@ -11,6 +16,19 @@ from reconciler.state.errors import LockHeld
 
 _FIRST_DELAY_S = 0.1
 _MAX_DELAY_S = 2.0
+
+
+def lock_info(operation: str, backend: StateBackend) -> LockInfo:
+    """Who is about to lock ``backend``, for what: this user, host and process."""
+    import getpass
+    import os
+    import socket
+
+    from reconciler import __version__
+
+    host = socket.gethostname()
+    return LockInfo(operation=operation, who=f"{getpass.getuser()}@{host}", host=host, pid=os.getpid(),
+                    version=__version__, path=backend.describe())
 
 
 def lock_with_timeout(
@@ -39,3 +57,27 @@ def lock_with_timeout(
             told = True
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, _MAX_DELAY_S)
+
+
+@contextmanager
+def locked(
+    backend: StateBackend,
+    info: LockInfo,
+    timeout_s: float,
+    on_wait: Callable[[LockInfo], None] | None = None,
+) -> Iterator[str]:
+    """Hold ``backend``'s lock for the ``with`` block (waiting up to ``timeout_s``); yields its id.
+
+    A lock still held by someone else when the time is up raises ``LockHeld`` saying what to do.
+    """
+    try:
+        lock_id = lock_with_timeout(backend, info, timeout_s, on_wait)
+    except LockHeld as held:
+        where = backend.describe()
+        raise LockHeld(held.location, held.holder,
+                       f"the state at {where} is locked: {held.holder.describe()}; retry later, raise "
+                       f"--lock-timeout, or run 'fwctl force-unlock {held.holder.id}'") from None
+    try:
+        yield lock_id
+    finally:
+        backend.unlock(lock_id)

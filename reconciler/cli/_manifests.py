@@ -1,0 +1,83 @@
+"""validate, schema: the manifests alone."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler.cli._errors import EXIT_ERROR
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--filename",
+    "paths",
+    multiple=True,
+    default=["."],
+    show_default=True,
+    metavar="PATH",
+    help="A manifest file, a directory of *.yaml/*.yml files, or - for stdin. Repeatable. "
+    "A directory without manifests of its own is a directory of stacks: each subdirectory is checked "
+    "as its own stack.",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report format."
+)
+def validate(paths: tuple[str, ...], output: str) -> None:
+    """Check manifests without touching any account: every problem, with FILE:LINE:COL.
+
+    Exit status 0 when valid, 1 when any problem was found.
+    """
+    import json
+
+    from reconciler.operations._manifests import validate as check
+
+    checks = check(paths)
+    if output == "json":
+        stacks = [
+            {"paths": list(c.paths), "valid": True, "stack": c.stack, "resources": list(c.resources)} if c.valid
+            else {"paths": list(c.paths), "valid": False, "problems": [p.to_dict() for p in c.problems]}
+            for c in checks
+        ]
+        click.echo(json.dumps({"valid": all(c.valid for c in checks), "stacks": stacks}, indent=2))
+    else:
+        for c in checks:
+            if c.valid:
+                noun = "resource" if len(c.resources) == 1 else "resources"
+                click.echo(f"✓ {len(c.resources)} {noun} valid in stack {c.stack}")
+                continue
+            for problem in c.problems:
+                click.echo(str(problem), err=True)
+            count = len(c.problems)
+            where = ", ".join("<stdin>" if p == "-" else p for p in c.paths)
+            click.echo(f"✗ {count} problem{'s' if count != 1 else ''} in {where}", err=True)
+    if not all(c.valid for c in checks):
+        sys.exit(EXIT_ERROR)
+
+
+@click.command()
+@click.option(
+    "--out", "out_dir", default="schemas", show_default=True, metavar="DIR", help="Directory to write into."
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if DIR differs from what would be written.")
+def schema(out_dir: str, check: bool) -> None:
+    """Write the JSON Schema of every manifest kind (and manifest.schema.json, any kind) into DIR.
+
+    Point an editor at it with a first line such as
+    `# yaml-language-server: $schema=schemas/manifest.schema.json`.
+    """
+    from reconciler.operations._manifests import stale_schemas, write_schemas
+
+    if check:
+        stale = stale_schemas(out_dir)
+        for path in stale:
+            click.echo(f"out of date: {path}", err=True)
+        if stale:
+            click.echo("run `fwctl schema` to regenerate", err=True)
+            sys.exit(EXIT_ERROR)
+        click.echo(f"✓ schemas in {out_dir} are up to date")
+        return
+    for path in write_schemas(out_dir):
+        click.echo(f"wrote {path}")

@@ -1,0 +1,175 @@
+"""plan, apply, destroy."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli._common import (
+    confirm,
+    engine_options,
+    files_option,
+    listener,
+    print_plan,
+    seconds,
+    setup_logging,
+)
+from reconciler.cli._errors import EXIT_CHANGES, Fail
+
+if TYPE_CHECKING:
+    from reconciler.operations import Applied, Refreshed
+
+
+@click.command()
+@click.option("--refresh-only", is_flag=True,
+              help="Bring state in line with the platform without proposing changes (drift check).")
+@files_option
+@engine_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending, 0 when none.")
+@click.option("--destroy", "destroy", is_flag=True, help="Plan the destruction of everything in state.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default=None,
+              help="Output: text (default), json (schemas/plan.schema.json) or markdown (for a pull request).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--out", "out_file", metavar="FILE", help="Also save the plan (with its manifests) for `fwctl apply FILE`.")
+def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+         verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], output_format: str | None,
+         as_json: bool, out_file: str | None, refresh_only: bool) -> None:
+    """Show what apply would do, and why."""
+    import json
+
+    from reconciler import operations
+
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError("--json conflicts with --format " + str(output_format))
+    output_format = "json" if as_json else output_format or "text"
+    setup_logging(verbose)
+    session = operations.open_session(files, endpoint, state_location)
+    if refresh_only:
+        refreshed = operations.refresh_only(session, lock_timeout_s=seconds(lock_timeout), listener=listener())
+        _print_drift(refreshed, output_format == "json")
+        if detailed_exitcode and refreshed.drifts:
+            sys.exit(EXIT_CHANGES)
+        return
+    result = operations.plan(session, operations.PlanOptions(destroy=destroy, targets=targets),
+                             lock_timeout_s=seconds(lock_timeout), listener=listener())
+    if output_format == "json":
+        from reconciler.render import plan_json
+
+        click.echo(json.dumps(plan_json(result), indent=2))
+    elif output_format == "markdown":
+        from reconciler.render import plan_markdown
+
+        click.echo(plan_markdown(result), nl=False)
+    else:
+        print_plan(result)
+    if out_file:
+        operations.save_plan(out_file, result, session)
+        click.echo(f"Saved the plan to {out_file}; to perform exactly these actions, run: fwctl apply {out_file}",
+                   err=True)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _print_drift(refreshed: Refreshed, as_json: bool) -> None:
+    import json
+
+    drifts = refreshed.drifts
+    if as_json:
+        click.echo(json.dumps({"drift": [{"address": d.address, "message": d.message} for d in drifts]}, indent=2))
+    elif drifts:
+        click.echo("Objects have changed outside of fwctl (the state now records them):\n")
+        for d in drifts:
+            click.echo(f"  {d.address}: {d.message}")
+        click.echo(f"\nDrift: {len(drifts)} changes found. Run 'fwctl plan' to see what apply would do about them.")
+    else:
+        click.echo("No drift: the platform matches what fwctl recorded.")
+
+
+def _apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+           verbose: int, *, auto_approve: bool, parallelism: int, destroy: bool = False,
+           targets: tuple[str, ...] = (), plan_file: str | None = None) -> None:
+    """apply and destroy, fresh or saved: one path."""
+    import signal
+
+    from reconciler import operations
+
+    # Ctrl-C (or a runner's SIGINT) must stop an apply even when the parent started us with SIGINT
+    # ignored, as shells do for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    setup_logging(verbose)
+    request = operations.ApplyRequest(files=files, endpoint=endpoint, state=state_location,
+                                      lock_timeout_s=seconds(lock_timeout),
+                                      options=operations.PlanOptions(destroy=destroy, targets=targets),
+                                      plan_file=plan_file)
+    again = "make a new plan" if plan_file else "run apply again"
+    outcome = None
+    try:
+        with operations.prepare_apply(request, listener()) as prepared:
+            print_plan(prepared.plan)
+            if prepared.plan.has_changes:
+                if not prepared.saved:
+                    confirm(auto_approve, prepared.what)
+                reporter = _reporter()
+                try:
+                    outcome = prepared.apply(parallelism=parallelism, reporter=reporter)
+                finally:
+                    reporter.close()
+    except KeyboardInterrupt:
+        raise Fail(f"interrupted: finished changes are recorded in state; {again} to continue") from None
+    if outcome is not None:
+        _report(outcome)
+
+
+def _reporter() -> Any:
+    from reconciler.progress import LineReporter, TableReporter
+
+    return TableReporter() if sys.stdout.isatty() and sys.stderr.isatty() else LineReporter()
+
+
+def _report(outcome: Applied) -> None:
+    what = outcome.what.capitalize()
+    click.echo("")
+    if outcome.ok:
+        click.echo(f"{what} complete: {len(outcome.done)} changes carried out.")
+        return
+    lines = [f"{what} failed: {len(outcome.done)} done, {len(outcome.failed)} failed, "
+             f"{len(outcome.skipped)} skipped."]
+    lines += [f"  {address}: {message}" for address, message in outcome.failed.items()]
+    lines += [f"  {address}: skipped ({message})" for address, message in outcome.skipped.items()]
+    raise Fail("\n".join(lines))
+
+
+@click.command()
+@files_option
+@engine_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
+def apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+          verbose: int, auto_approve: bool, parallelism: int, targets: tuple[str, ...],
+          plan_file: str | None) -> None:
+    """Make the account match the manifests.
+
+    With PLAN_FILE (from `fwctl plan --out`), carry out exactly that plan, without asking: it is refused
+    if the state moved since it was made, or it was made for another stack, endpoint or account.
+    """
+    if plan_file and targets:
+        raise click.UsageError("--target cannot be used with a saved plan; give it to `fwctl plan --out`")
+    _apply(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
+           parallelism=parallelism, targets=targets, plan_file=plan_file or None)
+
+
+@click.command()
+@files_option
+@engine_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
+def destroy(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
+            verbose: int, auto_approve: bool, parallelism: int) -> None:
+    """Tear the stack down: trainers deleted, deployments scaled to zero (or per onDestroy)."""
+    _apply(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
+           parallelism=parallelism, destroy=True)

@@ -1,0 +1,52 @@
+"""status: the live health of every resource of the stack, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reconciler.operations._session import QUIET, Listener, Session, failing_as
+
+if TYPE_CHECKING:
+    from reconciler.model.health import ResourceHealth
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    stack: str
+    resources: tuple[ResourceHealth, ...]
+
+    @property
+    def healthy(self) -> bool:
+        """Nothing Degraded or Missing."""
+        from reconciler.status import failing
+
+        return not failing(list(self.resources))
+
+
+def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listener = QUIET) -> StatusReport:
+    """Read the account, probe the RUNNING trainers (within ``probe_timeout_s`` each), classify."""
+    import asyncio
+
+    from reconciler.health import TrainerProbe
+    from reconciler.refresh import refresh
+    from reconciler.status import classify, probe_targets
+
+    listener.connecting(session)
+    prior = session.read_state()
+    resources = session.resources
+
+    async def run(provider: Any) -> list[ResourceHealth]:
+        with failing_as("reading the account"):
+            observed = await refresh(provider, session.stack, resources, prior)
+        targets = sorted(probe_targets(session.stack, resources, prior, observed).items())
+        probe = TrainerProbe(provider, session.endpoint.api_key, healthz_only=session.endpoint.embedded,
+                             timeout_s=probe_timeout_s)
+        found = await asyncio.gather(*(probe.reason(job_id, model) for job_id, model in targets))
+        probes = {job_id: why for (job_id, _), why in zip(targets, found, strict=True)}
+        return classify(session.stack, resources, prior, observed, probes)
+
+    return StatusReport(session.stack, tuple(session.run(run)))
+
+
+__all__ = ["StatusReport", "status"]
