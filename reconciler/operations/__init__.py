@@ -7,41 +7,99 @@
 
 Progress reaches the caller through a ``Listener`` (and the executor's ``Reporter``); refusals are
 ``OperationError`` and every other failure a ``FwctlError`` of its layer. Confirmation is the
-caller's: an operation returns the plan, the caller asks, then carries it out. Every heavy import
-happens inside the operation that needs it, so importing this package costs nothing.
+caller's: an operation returns the plan, the caller asks, then carries it out. Names are loaded on
+first use (PEP 562), so a command pays only for the operation it runs.
 """
 
 from __future__ import annotations
 
-from reconciler.operations._apply import Applied, ApplyRequest, PreparedApply, prepare_apply
-from reconciler.operations._import import Imported, import_resource
-from reconciler.operations._local import clear_faults, inject_fault, save_snapshot
-from reconciler.operations._manifests import StackCheck, stale_schemas, validate, write_schemas
-from reconciler.operations._orphans import delete_orphans, list_orphans
-from reconciler.operations._plan import (
-    PlanOptions,
-    Refreshed,
-    make_plan,
-    plan,
-    read_saved_plan,
-    refresh_only,
-    save_plan,
-)
-from reconciler.operations._session import QUIET, Listener, Session, open_session, open_state_session
-from reconciler.operations._state import (
-    Migrated,
-    current_state,
-    force_unlock,
-    migrate_state,
-    outputs,
-    parse_state_document,
-    push_state,
-    remove_address,
-    state_history,
-    state_version,
-)
-from reconciler.operations._status import StatusReport, status
-from reconciler.operations.errors import OperationError
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.operations._apply import Applied, ApplyRequest, PreparedApply, prepare_apply
+    from reconciler.operations._import import Imported, import_resource
+    from reconciler.operations._local import clear_faults, inject_fault, save_snapshot
+    from reconciler.operations._manifests import StackCheck, stale_schemas, validate, write_schemas
+    from reconciler.operations._orphans import delete_orphans, list_orphans
+    from reconciler.operations._plan import (
+        PlanOptions,
+        Refreshed,
+        make_plan,
+        plan,
+        read_saved_plan,
+        refresh_only,
+        save_plan,
+    )
+    from reconciler.operations._session import QUIET, Listener, Session, open_session, open_state_session
+    from reconciler.operations._state import (
+        Migrated,
+        current_state,
+        force_unlock,
+        migrate_state,
+        outputs,
+        parse_state_document,
+        push_state,
+        remove_address,
+        state_history,
+        state_version,
+    )
+    from reconciler.operations._status import StatusReport, status
+    from reconciler.operations.errors import OperationError
+
+_WHERE = {
+    "Applied": "reconciler.operations._apply",
+    "ApplyRequest": "reconciler.operations._apply",
+    "Imported": "reconciler.operations._import",
+    "Listener": "reconciler.operations._session",
+    "Migrated": "reconciler.operations._state",
+    "OperationError": "reconciler.operations.errors",
+    "PlanOptions": "reconciler.operations._plan",
+    "PreparedApply": "reconciler.operations._apply",
+    "QUIET": "reconciler.operations._session",
+    "Refreshed": "reconciler.operations._plan",
+    "Session": "reconciler.operations._session",
+    "StackCheck": "reconciler.operations._manifests",
+    "StatusReport": "reconciler.operations._status",
+    "clear_faults": "reconciler.operations._local",
+    "current_state": "reconciler.operations._state",
+    "delete_orphans": "reconciler.operations._orphans",
+    "force_unlock": "reconciler.operations._state",
+    "import_resource": "reconciler.operations._import",
+    "inject_fault": "reconciler.operations._local",
+    "list_orphans": "reconciler.operations._orphans",
+    "make_plan": "reconciler.operations._plan",
+    "migrate_state": "reconciler.operations._state",
+    "open_session": "reconciler.operations._session",
+    "open_state_session": "reconciler.operations._session",
+    "outputs": "reconciler.operations._state",
+    "parse_state_document": "reconciler.operations._state",
+    "plan": "reconciler.operations._plan",
+    "prepare_apply": "reconciler.operations._apply",
+    "push_state": "reconciler.operations._state",
+    "read_saved_plan": "reconciler.operations._plan",
+    "refresh_only": "reconciler.operations._plan",
+    "remove_address": "reconciler.operations._state",
+    "save_plan": "reconciler.operations._plan",
+    "save_snapshot": "reconciler.operations._local",
+    "stale_schemas": "reconciler.operations._manifests",
+    "state_history": "reconciler.operations._state",
+    "state_version": "reconciler.operations._state",
+    "status": "reconciler.operations._status",
+    "validate": "reconciler.operations._manifests",
+    "write_schemas": "reconciler.operations._manifests",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "QUIET",
