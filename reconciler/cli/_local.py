@@ -45,17 +45,11 @@ def local_serve(
     rate_limit: float | None,
 ) -> None:
     """Serve the local control plane over HTTP."""
-    from reconciler.local import DEFAULT_API_KEY, LocalConfig, serve
+    from reconciler.operations import local_config, serve_local
 
     try:
-        config = LocalConfig(
-            db_path=db_path,
-            account=account,
-            api_keys=api_keys or (DEFAULT_API_KEY,),
-            speed=speed,
-            catalog_path=catalog_path,
-            rate_limit=rate_limit,
-        )
+        config = local_config(db_path=db_path, account=account, api_keys=api_keys, speed=speed,
+                              catalog_path=catalog_path, rate_limit=rate_limit)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     keys = f"{len(config.api_keys)} custom key(s)" if api_keys else "the local default key"
@@ -64,7 +58,7 @@ def local_serve(
         f"speed {speed:g}x, {keys})",
         err=True,
     )
-    serve(config, host=host, port=port)
+    serve_local(config, host=host, port=port)
 
 
 def _local_options(func: Any) -> Any:

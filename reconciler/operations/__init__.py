@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reconciler.operations._apply import Applied, ApplyRequest, PreparedApply, prepare_apply
     from reconciler.operations._import import Imported, import_resource
-    from reconciler.operations._local import clear_faults, inject_fault, save_snapshot
+    from reconciler.operations._local import (
+        clear_faults,
+        inject_fault,
+        local_config,
+        save_snapshot,
+        serve_local,
+    )
     from reconciler.operations._manifests import StackCheck, stale_schemas, validate, write_schemas
     from reconciler.operations._orphans import delete_orphans, list_orphans
     from reconciler.operations._plan import (
@@ -67,6 +73,8 @@ _WHERE = {
     "force_unlock": "reconciler.operations._state",
     "import_resource": "reconciler.operations._import",
     "inject_fault": "reconciler.operations._local",
+    "local_config": "reconciler.operations._local",
+    "serve_local": "reconciler.operations._local",
     "list_orphans": "reconciler.operations._orphans",
     "make_plan": "reconciler.operations._plan",
     "migrate_state": "reconciler.operations._state",
@@ -121,6 +129,8 @@ __all__ = [
     "force_unlock",
     "import_resource",
     "inject_fault",
+    "local_config",
+    "serve_local",
     "list_orphans",
     "make_plan",
     "migrate_state",

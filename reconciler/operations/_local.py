@@ -1,9 +1,25 @@
-"""The local control plane's admin operations: ``fwctl local snapshot`` and ``fwctl local fault``."""
+"""The local control plane: serving it (``fwctl local serve``) and its admin operations (``snapshot``, ``fault``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+
+def local_config(*, db_path: str, account: str, api_keys: tuple[str, ...], speed: float,
+                 catalog_path: str | None, rate_limit: float | None) -> Any:
+    """The plane's settings; ValueError names what is wrong with them."""
+    from reconciler.local import DEFAULT_API_KEY, LocalConfig
+
+    return LocalConfig(db_path=db_path, account=account, api_keys=api_keys or (DEFAULT_API_KEY,), speed=speed,
+                       catalog_path=catalog_path, rate_limit=rate_limit)
+
+
+def serve_local(config: Any, *, host: str, port: int) -> None:
+    """Serve the local control plane over HTTP until interrupted."""
+    from reconciler.local import serve
+
+    serve(config, host=host, port=port)
 
 
 def save_snapshot(endpoint: str, api_key: str | None, account: str | None, job: str, name: str) -> Any:
@@ -26,4 +42,4 @@ def clear_faults(endpoint: str, api_key: str | None) -> Any:
     return LocalAdmin(endpoint, api_key).clear_faults()
 
 
-__all__ = ["clear_faults", "inject_fault", "save_snapshot"]
+__all__ = ["clear_faults", "inject_fault", "local_config", "save_snapshot", "serve_local"]
