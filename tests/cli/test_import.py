@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.conftest import EmbeddedFwctl
+from tests.e2e.conftest import Fwctl
 
 SECOND_DEPLOYMENT = """\
 apiVersion: fwctl/v1
@@ -27,7 +27,7 @@ def _state(workdir: Path) -> bytes:
     return (workdir / ".fwctl" / "state.json").read_bytes()
 
 
-def test_import_refuses_a_remote_id_managed_under_another_address(fwctl: EmbeddedFwctl, workdir: Path) -> None:
+def test_import_refuses_a_remote_id_managed_under_another_address(fwctl: Fwctl, workdir: Path) -> None:
     fwctl.ok("apply", "-f", "grpo", "--auto-approve")
     outputs = json.loads(fwctl.ok("output", "-f", "grpo", "--json").stdout)
     policy_job = outputs["Trainer/policy"]["job_id"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +106,13 @@ class Fwctl:
 
     cwd: Path
     endpoint: str
+    env: dict[str, str] = field(default_factory=dict)  # more environment, e.g. for the embedded plane
 
     def __call__(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FIREWORKS_", "FWCTL_"))}
         env["FWCTL_ENDPOINT"] = self.endpoint
         env["NO_COLOR"] = "1"
+        env.update(self.env)
         fwctl = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
         return subprocess.run([fwctl, *args], cwd=self.cwd, env=env, input=input, capture_output=True,
                               text=True, timeout=300)
