@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from reconciler.local import _lifecycle as life
 from reconciler.local._errors import conflict, invalid, precondition
 from reconciler.local._plane import BUCKET_ROOT, TRAINER_NAME_RE, Resource
+from reconciler.local._shapes import shape_for_create
 from reconciler.local._store import Doc
 from reconciler.local._validate import check_enum, check_id, check_object, paginate, parse_filter, query_bool
 
-DEPLOYMENT_SHAPE_RE = re.compile(r"^accounts/[^/]+/deploymentShapes/[^/]+(/versions/[^/]+)?$")
 BUCKET_TYPES = ("BUCKET_TYPE_UNSPECIFIED", "MINIO", "S3", "NEBIUS", "FW_HOSTED")
 TRANSITION_TYPES = ("ASYNC", "SYNC", "HOT_LOAD_TRANSITION_TYPE_UNSPECIFIED", "UNSPECIFIED", "")
 
@@ -126,18 +125,8 @@ class Deployments(Resource):
                 raise invalid(
                     f"acceleratorType/acceleratorCount cannot be set with deploymentShape {shape_ref}"
                 )
-            if not DEPLOYMENT_SHAPE_RE.match(shape_ref):
-                raise invalid(
-                    f"deploymentShape {shape_ref!r} is not accounts/<a>/deploymentShapes/<s>[/versions/<v>]"
-                )
-            resolved = self.catalog.resolve(self.catalog.deployment_shapes, shape_ref)
-            if resolved is None:
-                raise invalid(f"deployment shape {shape_ref} not found")
-            shape, version = resolved
-            if version is None:
-                raise precondition(f"deployment shape {shape_ref} has no validated version")
-            if not version.validated and not skip_shape:
-                raise precondition(f"deployment shape version {version.name} is not validated")
+            shape, version = shape_for_create(self.catalog, "deploymentShapes", shape_ref,
+                                              skip_validation=skip_shape)
             if shape.base_model != base_model:
                 raise invalid(
                     f"baseModel {base_model} does not match deployment shape {shape.name}, which serves "

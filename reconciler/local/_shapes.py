@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from reconciler.local._catalog import Catalog, Shape, ShapeVersion
-from reconciler.local._errors import invalid, not_found
+from reconciler.local._errors import invalid, not_found, precondition
 from reconciler.local._validate import paginate, parse_filter
+
+# collection -> (the field that names a shape in a create, what it is called in messages)
+_NAMED_BY = {"trainingShapes": ("trainingShape", "training shape"),
+             "deploymentShapes": ("deploymentShape", "deployment shape")}
+
+
+def shape_for_create(catalog: Catalog, collection: str, ref: str, *, skip_validation: bool,
+                     unvalidated_hint: str = "") -> tuple[Shape, ShapeVersion]:
+    """The shape and version a create names: the pinned version, or the latest validated one of a
+    parent name. An unknown shape is invalid; no validated version (unless skipped) fails a precondition."""
+    field, noun = _NAMED_BY[collection]
+    if not re.match(rf"^accounts/[^/]+/{collection}/[^/]+(/versions/[^/]+)?$", ref):
+        raise invalid(f"{field} {ref!r} is not accounts/<a>/{collection}/<s>[/versions/<v>]")
+    shapes = catalog.training_shapes if collection == "trainingShapes" else catalog.deployment_shapes
+    resolved = catalog.resolve(shapes, ref)
+    if resolved is None:
+        raise invalid(f"{noun} {ref} not found")
+    shape, version = resolved
+    if version is None:
+        raise precondition(f"{noun} {ref} has no validated version")
+    if not version.validated and not skip_validation:
+        raise precondition(f"{noun} version {version.name} is not validated{unvalidated_hint}")
+    return shape, version
 
 
 def _version_json(version: ShapeVersion, shape: Shape, training: bool) -> dict[str, Any]:

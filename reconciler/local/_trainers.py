@@ -11,6 +11,7 @@ from reconciler.local import _lifecycle as life
 from reconciler.local._catalog import Shape, ShapeVersion
 from reconciler.local._errors import conflict, invalid, not_found, precondition
 from reconciler.local._plane import BUCKET_ROOT, Resource
+from reconciler.local._shapes import shape_for_create
 from reconciler.local._store import Doc
 from reconciler.local._validate import (
     check_enum,
@@ -22,7 +23,6 @@ from reconciler.local._validate import (
     query_bool,
 )
 
-SHAPE_RE = re.compile(r"^accounts/[^/]+/trainingShapes/[^/]+(/versions/[^/]+)?$")
 SNAPSHOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_INACTIVITY_S = 10800.0
 
@@ -123,21 +123,9 @@ class Trainers(Resource):
                     f"{', '.join(infra)} cannot be set together with trainingShape {shape_ref}: "
                     "the shape owns the infrastructure"
                 )
-            if not SHAPE_RE.match(shape_ref):
-                raise invalid(
-                    f"trainingShape {shape_ref!r} is not accounts/<a>/trainingShapes/<s>[/versions/<v>]"
-                )
-            resolved = self.catalog.resolve(self.catalog.training_shapes, shape_ref)
-            if resolved is None:
-                raise invalid(f"training shape {shape_ref} not found")
-            shape, version = resolved
-            if version is None:
-                raise precondition(f"training shape {shape_ref} has no validated version")
-            if not version.validated and not skip:
-                raise precondition(
-                    f"training shape version {version.name} is not validated; pin a validated version "
-                    "or pass skipValidations=true"
-                )
+            shape, version = shape_for_create(
+                self.catalog, "trainingShapes", shape_ref, skip_validation=skip,
+                unvalidated_hint="; pin a validated version or pass skipValidations=true")
             if shape.base_model != base_model:
                 raise invalid(
                     f"training shape {shape.name} is for {shape.base_model}, not trainingConfig.baseModel {base_model}"
