@@ -39,6 +39,10 @@ QWEN = "accounts/fireworks/models/qwen3-8b"
 POLICY_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
 FORWARD_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200-forward"
 DEPLOYMENT_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+# The ids and address of the stack `s` that stack_yaml(trainer_doc(), deployment_doc(), binding_doc()) declares.
+JOB = "s-policy-abc123"
+DEP = "s-rollout"
+BINDING = "SyncBinding/policy-to-rollout"
 CREATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 #: Poll as fast as the loop allows: readiness is counted in polls, not seconds.

@@ -14,7 +14,9 @@ from reconciler.model.state import ResourceState, StateDocument
 
 from .support import (
     ACCOUNT,
+    DEP,
     DEPLOYMENT_SHAPE,
+    JOB,
     POLICY_SHAPE,
     QWEN,
     actions,
@@ -121,8 +123,6 @@ def test_drifted_lists_recorded_values_the_platform_no_longer_reports() -> None:
 
 # --- per-kind normalisation, through the planner --------------------------------------------------
 
-JOB = "s-policy-abc123"
-DEP = "s-rollout"
 
 
 def job(**config: Any) -> TrainerJob:

@@ -13,6 +13,7 @@ from reconciler.provider.base import Provider
 
 from .support import (
     ACCOUNT,
+    BINDING,
     FORWARD_SHAPE,
     QWEN,
     FakeProvider,
@@ -30,7 +31,6 @@ from .support import (
     write_manifests,
 )
 
-BINDING = "SyncBinding/policy-to-rollout"
 GRPO = stack_yaml(trainer_doc(), reference_doc(shape=FORWARD_SHAPE), deployment_doc(), binding_doc())
 
 

@@ -20,8 +20,11 @@ from reconciler.planner import PlanError
 
 from .support import (
     ACCOUNT,
+    BINDING,
+    DEP,
     DEPLOYMENT_SHAPE,
     FORWARD_SHAPE,
+    JOB,
     POLICY_SHAPE,
     QWEN,
     actions,
@@ -36,9 +39,6 @@ from .support import (
     write_manifests,
 )
 
-JOB = "s-policy-abc123"
-DEP = "s-rollout"
-BINDING = "SyncBinding/policy-to-rollout"
 LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-lora"
 
 

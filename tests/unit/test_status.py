@@ -15,7 +15,10 @@ from reconciler.status import classify, failing
 
 from .support import (
     ACCOUNT,
+    BINDING,
+    DEP,
     DEPLOYMENT_SHAPE,
+    JOB,
     POLICY_SHAPE,
     QWEN,
     binding_doc,
@@ -26,10 +29,6 @@ from .support import (
     trainer_doc,
     write_manifests,
 )
-
-JOB = "s-policy-abc123"
-DEP = "s-rollout"
-BINDING = "SyncBinding/policy-to-rollout"
 
 
 def job(state: str = "JOB_STATE_RUNNING", message: str = "", **config: Any) -> TrainerJob:
