@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.graph import dependencies, topological_order
-from reconciler.kinds import by_phase, in_phase_order, kind, kind_of
+from reconciler.kinds import in_phase_order, kind, kind_of
 from reconciler.kinds.base import PlanContext
 from reconciler.model.errors import FwctlError
 from reconciler.model.plan import Action, Change, Plan
@@ -67,18 +67,15 @@ def plan_changes(request: PlanRequest) -> Plan:
         observed=request.observed,
         locate=request.locate,
     )
-    order = topological_order(dependencies(resources))
-    phases = by_phase()
+    deps = dependencies(resources)
+    order = topological_order(deps)
     # Remote ids first: bindings and deployments refer to trainers' ids and the other way round.
     for address in order:
         res = resources[address]
         kind(res.kind).assign_id(res, ctx)
-    for phase in sorted({k.phase for k in phases}):
-        for address in order:
-            res = resources[address]
-            k = kind(res.kind)
-            if k.phase == phase:
-                k.plan(res, ctx)
+    for address in in_phase_order(order):  # dependency order within a phase
+        res = resources[address]
+        kind(res.kind).plan(res, ctx)
     for address in in_phase_order(a for a in prior if a not in resources):
         removed = kind_of(address)
         if prior[address].lifecycle.get("preventDestroy"):
@@ -90,12 +87,11 @@ def plan_changes(request: PlanRequest) -> Plan:
             removed.plan_removal(address, prior[address], ctx)
     if ctx.problems:
         raise PlanError(ctx.problems)
-    return _assemble(request, ctx, order)
+    return _assemble(request, ctx, order, deps)
 
 
-def _assemble(request: PlanRequest, ctx: PlanContext, order: list[str]) -> Plan:
+def _assemble(request: PlanRequest, ctx: PlanContext, order: list[str], deps: Mapping[str, set[str]]) -> Plan:
     resources = ctx.resources
-    deps = dependencies(resources)
     created_only: dict[str, set[str]] = {}
     for res in resources.values():
         for source, target in kind(res.kind).created_only_edges(res, ctx):

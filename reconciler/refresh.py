@@ -30,17 +30,16 @@ from reconciler.provider.errors import ProviderError
 LIST_THRESHOLD = 3
 
 
-def wanted_reads(stack: str, resources: Mapping[str, Resource], prior: StateDocument | None) -> Reads:
+def wanted_reads(known: Known) -> Reads:
     """The remote resources the planner may ask about: what the state holds and what is declared."""
-    known = Known(stack, resources, prior)
     reads = Reads()
-    for held in known.held.values():
-        k = kind_of(f"{held.kind}/{held.name}")
+    for address, held in known.held.items():
+        k = kind_of(address)
         target = {"trainer": reads.trainers, "deployment": reads.deployments}.get(k.holds or "") if k else None
         if target is None:
             continue
         target.update(held.remote_ids)
-    for res in resources.values():
+    for res in known.resources.values():
         kind(res.kind).reads(res, known, reads)
     return reads
 
@@ -49,12 +48,12 @@ async def refresh(
     provider: Provider, stack: str, resources: Mapping[str, Resource], prior: StateDocument | None
 ) -> Observed:
     account = await provider.account_id()
-    reads = wanted_reads(stack, resources, prior)
+    known = Known(stack, resources, prior)
+    reads = wanted_reads(known)
     trainers, deployments = await asyncio.gather(
         _read_trainers(provider, reads.trainers), _read_deployments(provider, reads.deployments)
     )
     first = Observed(account=account, trainers=trainers, deployments=deployments)
-    known = Known(stack, resources, prior)
     for res in resources.values():
         kind(res.kind).later_reads(res, known, first, reads)
 

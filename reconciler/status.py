@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.kinds import KINDS, by_phase, kind_of
+from reconciler.kinds import KINDS, in_phase_order, kind_of
 from reconciler.kinds.base import Known
 from reconciler.model.health import FAILING, Health, ResourceHealth
 from reconciler.model.remote import Observed
@@ -63,13 +63,11 @@ def classify(
     known = Known(stack, resources, state)
     addresses = list(resources) + [a for a in known.held if a not in resources]
     results: dict[str, ResourceHealth] = {}
-    for k in by_phase():
-        for address in addresses:
-            if kind_of(address) is not k:
-                continue
-            health = k.health(address, resources.get(address), known, observed, probes, results)
-            if health is not None:
-                results[address] = health
+    for address in in_phase_order(addresses):  # a binding after its trainer and deployment
+        k = kind_of(address)
+        health = k.health(address, resources.get(address), known, observed, probes, results) if k else None
+        if health is not None:
+            results[address] = health
     order = {name: k.order for name, k in KINDS.items()}
     return sorted(results.values(), key=lambda r: (order.get(r.kind, 9), r.address))
 

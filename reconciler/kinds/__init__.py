@@ -62,10 +62,6 @@ def kind_of(address: str | Address) -> Kind | None:
     return KINDS.get(parsed.kind)
 
 
-def by_phase() -> list[Kind]:
-    return sorted(KINDS.values(), key=lambda k: k.phase)
-
-
 def phase_of(address: str) -> int:
     found = kind_of(address)
     return found.phase if found is not None else max(k.phase for k in KINDS.values()) + 1
@@ -92,7 +88,6 @@ __all__ = [
     "Ref",
     "Reporter",
     "Settings",
-    "by_phase",
     "in_phase_order",
     "kind",
     "kind_of",

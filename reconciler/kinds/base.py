@@ -172,6 +172,13 @@ class Known:
     def held(self) -> Mapping[str, ResourceState]:
         return self.state.resources if self.state else {}
 
+    def remote_id(self, address: str) -> str | None:
+        """The remote id ``address`` has or will have, by its kind's rule."""
+        from reconciler.kinds import kind_of  # the registry: it imports this module first
+
+        k = kind_of(address)
+        return k.known_remote_id(address, self.resources.get(address), self) if k is not None else None
+
 
 # --- applying -----------------------------------------------------------------------------------
 

@@ -24,8 +24,7 @@ from reconciler.kinds.base import (
     declared_settings,
     settings_of,
 )
-from reconciler.kinds.deployment import ATTACHMENT, DeploymentKind, wait_ready
-from reconciler.kinds.trainer import TrainerKind
+from reconciler.kinds.deployment import ATTACHMENT, wait_ready
 from reconciler.model.health import Health, ResourceHealth
 from reconciler.model.plan import Action, Change, FieldDiff
 from reconciler.model.remote import Observed
@@ -33,8 +32,6 @@ from reconciler.model.resources import Deployment, Resource, SyncBinding, Traine
 from reconciler.model.state import ResourceState
 
 FRESH = frozenset({Action.CREATE, Action.REPLACE})
-TRAINERS = TrainerKind()
-DEPLOYMENTS = DeploymentKind()
 
 
 class BindingSettings(Settings):
@@ -95,16 +92,14 @@ class SyncBindingKind(Kind):
     # --- refresh ----------------------------------------------------------------------------
 
     def later_reads(self, res: SyncBinding, known: Known, observed: Observed, reads: Reads) -> None:
-        trainer_address = f"Trainer/{res.spec.trainer}"
-        job_id = TRAINERS.known_remote_id(trainer_address, known.resources.get(trainer_address), known)
+        job_id = known.remote_id(f"Trainer/{res.spec.trainer}")
         if res.spec.snapshot and job_id and observed.trainers.get(job_id) is not None:
             reads.checkpoints.add(job_id)
         dep_res = known.resources.get(f"Deployment/{res.spec.deployment}")
-        if isinstance(dep_res, Deployment):
-            dep_id = DEPLOYMENTS.known_remote_id(dep_res.address, dep_res, known)
-            dep = observed.deployments.get(dep_id) if dep_id else None
-            if dep_id and dep is not None and dep.ready and dep.replica_count > 0:
-                reads.hot_load[dep_id] = dep_res.spec.base_model
+        dep_id = known.remote_id(f"Deployment/{res.spec.deployment}")
+        dep = observed.deployments.get(dep_id) if dep_id else None
+        if isinstance(dep_res, Deployment) and dep_id and dep is not None and dep.ready and dep.replica_count > 0:
+            reads.hot_load[dep_id] = dep_res.spec.base_model
 
     # --- planning ---------------------------------------------------------------------------
 

@@ -104,24 +104,26 @@ def prepare_apply(request: ApplyRequest, listener: Listener = QUIET) -> Iterator
     ``ManifestError``, ``PlanFileError``, ``StateError``.
     """
     with contextlib.ExitStack() as stack:
+        saved: Plan | None = None
         if request.plan_file is None:
             session = open_session(request.files, request.endpoint, request.state)
-            listener.connecting(session)
-            what = "destroy" if request.options.destroy else "apply"
-            runner, provider, prior = stack.enter_context(_opened(session, what, request.lock_timeout_s, listener))
-            the_plan = runner.run(make_plan(session, provider, prior, request.options))
-            yield PreparedApply(session, the_plan, prior, saved=False, runner=runner, provider=provider)
-            return
-        session, the_plan = _saved_session(request, stack)
+        else:
+            session, saved = _saved_session(request, stack)
         listener.connecting(session)
-        what = "destroy" if the_plan.destroy else "apply"
-        runner, provider, prior = stack.enter_context(_opened(session, what, request.lock_timeout_s, listener))
-        check_state(the_plan, prior, plan_file=request.plan_file, endpoint=session.endpoint.url,
-                    where=session.backend.describe())
-        with failing_as("reading the account"):
-            account = runner.run(provider.account_id())
-        check_account(the_plan, account, request.plan_file)
-        yield PreparedApply(session, the_plan, prior, saved=True, runner=runner, provider=provider)
+        destroy = saved.destroy if saved is not None else request.options.destroy
+        runner, provider, prior = stack.enter_context(
+            _opened(session, "destroy" if destroy else "apply", request.lock_timeout_s, listener))
+        if saved is None:
+            the_plan = runner.run(make_plan(session, provider, prior, request.options))
+        else:
+            assert request.plan_file is not None
+            check_state(saved, prior, plan_file=request.plan_file, endpoint=session.endpoint.url,
+                        where=session.backend.describe())
+            with failing_as("reading the account"):
+                account = runner.run(provider.account_id())
+            check_account(saved, account, request.plan_file)
+            the_plan = saved
+        yield PreparedApply(session, the_plan, prior, saved=saved is not None, runner=runner, provider=provider)
 
 
 def _saved_session(request: ApplyRequest, stack: contextlib.ExitStack) -> tuple[Session, Plan]:
