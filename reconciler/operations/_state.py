@@ -37,11 +37,12 @@ def state_history(session: Session) -> list[tuple[int, datetime, str]]:
 
 def outputs(session: Session, name: str | None = None) -> dict[str, Any]:
     """What a training loop needs, by address; ``name`` picks one (an address or a bare name)."""
+    from reconciler.model.address import name_of
     from reconciler.render import outputs_json
 
     data = outputs_json(session.read_state())
     if name:
-        matches = {a: v for a, v in data.items() if a == name or a.split("/", 1)[-1] == name}
+        matches = {a: v for a, v in data.items() if a == name or name_of(a) == name}
         if not matches:
             raise OperationError(f"no output named {name!r}; known: {', '.join(data) or 'none'}")
         data = matches
