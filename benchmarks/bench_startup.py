@@ -22,6 +22,7 @@ FWCTL = [sys.executable, "-m", "reconciler.cli"]
 COMMANDS: list[tuple[str, list[str]]] = [
     ("python -c pass", [sys.executable, "-c", "pass"]),
     ("fwctl --help", [*FWCTL, "--help"]),
+    ("fwctl plan --help", [*FWCTL, "plan", "--help"]),
     ("fwctl validate -f manifests/examples", [*FWCTL, "validate", "-f", "manifests/examples"]),
 ]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Set
 
-from reconciler.kinds import kind
 from reconciler.model.resources import Resource
 
 
@@ -23,7 +22,7 @@ class CycleError(ValueError):
 
 
 def dependencies(resources: Mapping[str, Resource]) -> dict[str, set[str]]:
-    """Who depends on whom: each kind's references and extra edges (``reconciler.kinds``).
+    """Who depends on whom: each resource's references and extra edges, as its model declares them.
 
     Only edges to addresses present in ``resources`` are kept; every address is a key.
     """
@@ -34,10 +33,9 @@ def dependencies(resources: Mapping[str, Resource]) -> dict[str, set[str]]:
             deps[source].add(target)
 
     for address, resource in resources.items():
-        k = kind(resource.kind)
-        for ref in k.references(resource):
+        for ref in resource.references():
             add(address, ref.address)
-        for source, target in k.extra_edges(resource, resources):
+        for source, target in resource.extra_edges(resources):
             add(source, target)
     return deps
 

@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.graph import CycleError, dependencies, dependents, find_cycle, topological_order
 from reconciler.manifest import load_manifests
-from reconciler.model import (
+from reconciler.model.resources import (
     Deployment,
     DeploymentSpec,
     Metadata,

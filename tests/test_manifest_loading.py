@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.manifest import ManifestError, Manifests, discover_stacks, load_manifests
-from reconciler.model import Deployment, ReferenceTrainer, Stack, SyncBinding, Trainer
+from reconciler.model.resources import Deployment, ReferenceTrainer, Stack, SyncBinding, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "manifests" / "examples"

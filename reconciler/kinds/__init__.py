@@ -24,7 +24,6 @@ from reconciler.kinds.base import (
     Poll,
     Reads,
     Recorder,
-    Ref,
     Reporter,
     Settings,
 )
@@ -85,7 +84,6 @@ __all__ = [
     "Poll",
     "Reads",
     "Recorder",
-    "Ref",
     "Reporter",
     "Settings",
     "in_phase_order",

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from reconciler.model.address import address as make_address
 from reconciler.model.address import name_of
 from reconciler.model.errors import FwctlError
 from reconciler.model.health import ResourceHealth
@@ -81,19 +80,6 @@ def declared_settings(res: Resource) -> dict[str, Any]:
 
 
 # --- references ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A reference from one resource's spec field to another resource of the stack."""
-
-    field: str  # the spec field, e.g. "policy"
-    kind: str  # the kind it must name
-    name: str
-
-    @property
-    def address(self) -> str:
-        return make_address(self.kind, self.name)
 
 
 # --- planning -----------------------------------------------------------------------------------
@@ -312,30 +298,6 @@ class Kind:
     default_timeout: ClassVar[float] = 3600.0
     #: The remote resource ``remote_id`` names in state: "trainer", "deployment", or None.
     holds: ClassVar[str | None] = None
-    #: The remote id is ``<stack>-<name>[-suffix]`` unless the spec names one (name-length rule).
-    derives_remote_id: ClassVar[bool] = True
-
-    # --- manifests and graph ----------------------------------------------------------------
-
-    def references(self, res: Any) -> tuple[Ref, ...]:
-        """The resources this one names in its spec (they must exist in the stack)."""
-        return ()
-
-    def explicit_remote_id(self, res: Any) -> str | None:
-        """A remote id the manifest names (adoption), if any."""
-        return None
-
-    def extra_edges(self, res: Any, resources: Mapping[str, Resource]) -> Iterable[tuple[str, str]]:
-        """Dependency edges beyond the references: (dependent, dependency)."""
-        return ()
-
-    def check_stack(self, res: Any, resources: Mapping[str, Resource],
-                    seen: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
-        """Cross-resource rules: (spec field, message, first-seen address or "") per problem.
-
-        ``seen`` is shared by every resource of this kind in one check run (for uniqueness rules).
-        """
-        return ()
 
     # --- refresh ----------------------------------------------------------------------------
 
@@ -371,7 +333,7 @@ class Kind:
     def known_remote_id(self, address: str, res: Any, known: Known) -> str | None:
         """The remote id this address has or will have, from the manifests and the state."""
         held = known.held.get(address)
-        explicit = self.explicit_remote_id(res) if res is not None else None
+        explicit = res.explicit_remote_id() if res is not None else None
         return explicit or (held.remote_id if held is not None else None)
 
     def drift(self, address: str, held: ResourceState,

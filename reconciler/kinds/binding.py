@@ -19,7 +19,6 @@ from reconciler.kinds.base import (
     Known,
     PlanContext,
     Reads,
-    Ref,
     Settings,
     declared_settings,
     settings_of,
@@ -28,7 +27,7 @@ from reconciler.kinds.deployment import ATTACHMENT, wait_ready
 from reconciler.model.health import Health, ResourceHealth
 from reconciler.model.plan import Action, Change, FieldDiff
 from reconciler.model.remote import Observed
-from reconciler.model.resources import Deployment, Resource, SyncBinding, Trainer
+from reconciler.model.resources import Deployment, SyncBinding, Trainer
 from reconciler.model.state import ResourceState
 
 FRESH = frozenset({Action.CREATE, Action.REPLACE})
@@ -51,43 +50,6 @@ class SyncBindingKind(Kind):
     phase: ClassVar[int] = 2
     order: ClassVar[int] = 3
     default_timeout: ClassVar[float] = 900.0
-    derives_remote_id: ClassVar[bool] = False
-
-    # --- manifests and graph ----------------------------------------------------------------
-
-    def references(self, res: SyncBinding) -> tuple[Ref, ...]:
-        return (Ref("trainer", "Trainer", res.spec.trainer), Ref("deployment", "Deployment", res.spec.deployment))
-
-    def extra_edges(self, res: SyncBinding, resources: Mapping[str, Resource]) -> Iterable[tuple[str, str]]:
-        if res.spec.scope == "perDeployment":  # the trainer is created with the deployment's id
-            yield f"Trainer/{res.spec.trainer}", f"Deployment/{res.spec.deployment}"
-
-    def check_stack(self, res: SyncBinding, resources: Mapping[str, Resource],
-                    seen: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
-        trainer_address = f"Trainer/{res.spec.trainer}"
-        deployment_address = f"Deployment/{res.spec.deployment}"
-        bound: dict[str, str] = seen.setdefault("bound", {})
-        per_deployment: dict[str, tuple[str, str]] = seen.setdefault("perDeployment", {})
-        if deployment_address in bound:
-            yield ("deployment", f"{deployment_address} is already bound by {{first}}; "
-                   "a deployment takes weights from one trainer", bound[deployment_address])
-        else:
-            bound[deployment_address] = res.address
-        deployment = resources.get(deployment_address)
-        if isinstance(deployment, Deployment) and not deployment.spec.hot_load.enabled:
-            yield "deployment", f"{deployment_address} sets hotLoad.enabled: false; weight sync needs hot load", ""
-        if res.spec.scope != "perDeployment":
-            return
-        trainer = resources.get(trainer_address)
-        if isinstance(trainer, Trainer) and trainer.spec.job_id is not None:
-            yield ("scope", f"scope perDeployment creates {trainer_address} with the deployment's id, but that "
-                   "trainer sets jobId (adopts an existing job); use scope perTrainer or remove jobId", "")
-        if trainer_address in per_deployment:
-            first, other = per_deployment[trainer_address]
-            yield ("trainer", f"{trainer_address} is already bound perDeployment to {other} by {{first}}; "
-                   "a trainer is created with one deployment's id", first)
-        else:
-            per_deployment[trainer_address] = (res.address, deployment_address)
 
     # --- refresh ----------------------------------------------------------------------------
 

@@ -98,9 +98,6 @@ class DeploymentKind(Kind):
     holds: ClassVar[str | None] = "deployment"
     importable: ClassVar[bool] = True
 
-    def explicit_remote_id(self, res: Deployment) -> str | None:
-        return res.spec.deployment_id
-
     def known_remote_id(self, address: str, res: Deployment | None, known: Known) -> str | None:
         held = known.held.get(address)
         return deployment_id(res, held.remote_id if held is not None else None, known.stack)

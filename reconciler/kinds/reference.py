@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from reconciler.kinds._jobs import JobKind, JobSettings, display_name
-from reconciler.kinds.base import Known, PlanContext, Reads, Ref, declared_settings
+from reconciler.kinds.base import Known, PlanContext, Reads, declared_settings
 from reconciler.model.health import Health, ResourceHealth
 from reconciler.model.plan import Action
 from reconciler.model.remote import Observed, TrainerConfig
@@ -23,9 +23,6 @@ class ReferenceTrainerKind(JobKind):
     model = ReferenceTrainer
     phase: ClassVar[int] = 1
     order: ClassVar[int] = 1
-
-    def references(self, res: ReferenceTrainer) -> tuple[Ref, ...]:
-        return (Ref("policy", "Trainer", res.spec.policy),)
 
     def reads(self, res: ReferenceTrainer, known: Known, reads: Reads) -> None:
         if res.spec.training_shape:

@@ -23,9 +23,6 @@ class TrainerKind(JobKind):
     phase: ClassVar[int] = 0
     order: ClassVar[int] = 0
 
-    def explicit_remote_id(self, res: Trainer) -> str | None:
-        return res.spec.job_id
-
     def reads(self, res: Trainer, known: Known, reads: Reads) -> None:
         if res.spec.job_id:
             reads.trainers.add(res.spec.job_id)

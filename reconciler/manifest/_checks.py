@@ -1,12 +1,11 @@
 """Rules that need the whole stack: one Stack, unique addresses, id lengths, references, each kind's
-cross-resource rules (``Kind.check_stack``), cycles."""
+cross-resource rules (each model's ``check_stack``), cycles. Needs nothing but the model."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from reconciler.graph import dependencies, find_cycle
-from reconciler.kinds import kind
 from reconciler.manifest._document import Validated, problem_at
 from reconciler.model.problems import Problem
 from reconciler.model.resources import MAX_STACK_PLUS_NAME, Resource, Stack
@@ -76,8 +75,7 @@ def check_stack(documents: Sequence[Validated], stack_name: str) -> list[Problem
 
 
 def _check_name_length(doc: Validated, model: Resource, stack_name: str) -> list[Problem]:
-    k = kind(model.kind)
-    if not k.derives_remote_id or k.explicit_remote_id(model) is not None:
+    if not model.derives_remote_id or model.explicit_remote_id() is not None:
         return []  # no remote id of its own, or the manifest names it (jobId, deploymentId)
     name = model.metadata.name
     total = len(stack_name) + len(name)
@@ -101,7 +99,7 @@ def _check_references(
     declared: dict[str, set[str]],
 ) -> list[Problem]:
     problems: list[Problem] = []
-    for ref in kind(model.kind).references(model):
+    for ref in model.references():
         kinds = declared.get(ref.name, set())
         if ref.kind in kinds:
             continue
@@ -116,13 +114,12 @@ def _check_references(
 
 
 def _check_kind_rules(resources: dict[str, tuple[Validated, Resource]]) -> list[Problem]:
-    """Each kind's cross-resource rules (e.g. a deployment is bound by one SyncBinding)."""
+    """Each model's cross-resource rules (e.g. a deployment is bound by one SyncBinding)."""
     problems: list[Problem] = []
     models = {address: model for address, (_doc, model) in resources.items()}
     seen: dict[str, dict[str, object]] = {}
     for doc, model in resources.values():
-        k = kind(model.kind)
-        for field, message, first in k.check_stack(model, models, seen.setdefault(k.name, {})):
+        for field, message, first in model.check_stack(models, seen.setdefault(model.kind, {})):
             if first:
                 message = message.replace("{first}", f"{first} (at {_where(resources[first][0])})")
             problems.append(problem_at(doc.source, model.address, ("spec", field), message))

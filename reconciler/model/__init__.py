@@ -1,59 +1,6 @@
-"""fwctl's data: frozen pydantic models for manifests (and, later, plans and state) plus error data.
+"""fwctl's data: frozen pydantic models for manifests (``resources``), plans, state, the platform's
+answers (``remote``), and error data (``errors``, ``problems``).
 
-Imports nothing else of fwctl's; everything above builds on it.
+Imports nothing else of fwctl's; everything above builds on it. Import from the submodules: this
+package module stays empty so that loading one small module (``errors``) does not build them all.
 """
-
-from __future__ import annotations
-
-from reconciler.model.problems import ManifestError, Problem
-from reconciler.model.resources import (
-    API_VERSION,
-    KINDS,
-    RESOURCE_KINDS,
-    Accelerator,
-    Deployment,
-    DeploymentLifecycle,
-    DeploymentSpec,
-    Document,
-    HotLoad,
-    Metadata,
-    ReferenceTrainer,
-    ReferenceTrainerSpec,
-    Replicas,
-    Resource,
-    Stack,
-    StackSpec,
-    SyncBinding,
-    SyncBindingSpec,
-    Timeouts,
-    Trainer,
-    TrainerLifecycle,
-    TrainerSpec,
-)
-
-__all__ = [
-    "API_VERSION",
-    "KINDS",
-    "RESOURCE_KINDS",
-    "Accelerator",
-    "Deployment",
-    "DeploymentLifecycle",
-    "DeploymentSpec",
-    "Document",
-    "HotLoad",
-    "ManifestError",
-    "Metadata",
-    "Problem",
-    "ReferenceTrainer",
-    "ReferenceTrainerSpec",
-    "Replicas",
-    "Resource",
-    "Stack",
-    "StackSpec",
-    "SyncBinding",
-    "SyncBindingSpec",
-    "Timeouts",
-    "Trainer",
-    "TrainerLifecycle",
-    "TrainerSpec",
-]

@@ -3,7 +3,9 @@
 All models are frozen pydantic models with ``extra="forbid"``. Python attributes are snake_case;
 YAML, JSON and JSON Schema use the camelCase aliases. Single-document rules (patterns, ranges,
 mutually exclusive fields) live here so every construction path enforces them; rules that need
-the whole stack (references, duplicates, id lengths) live in :mod:`reconciler.manifest`.
+the whole stack (duplicates, id lengths, references) are checked in :mod:`reconciler.manifest`
+from what each document declares here: its references, the remote id it names, its extra graph
+edges and its cross-resource rules — so validating manifests needs nothing but the model.
 
 Rules that concern several fields at once raise one ``fwctl_rule`` error whose context carries
 ``rules``: a tuple of ``(field path relative to the failing model, message)`` pairs, so the
@@ -13,15 +15,16 @@ manifest loader can report each at its own line.
 from __future__ import annotations
 
 import re
-import types
-import typing
-from typing import Annotated, Any, ClassVar, Final, Literal, Union
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from reconciler.model.duration import Duration, format_duration
+from reconciler.model.paths import ignorable_paths, ignore_changes_rules, is_ignorable
 
 API_VERSION: Final = "fwctl/v1"
 
@@ -185,65 +188,6 @@ class HotLoad(_Frozen):
     transition: Transition | None = None
 
 
-# --- ignoreChanges paths ------------------------------------------------------------------------
-
-_NOT_IGNORABLE = frozenset({"lifecycle", "timeouts"})
-
-
-def _unwrap(annotation: Any) -> Any:
-    """The model class inside ``Annotated[...]`` / ``X | None``, or the annotation itself."""
-    while typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return _unwrap(args[0])
-    return annotation
-
-
-def _field_paths(model: type[BaseModel], prefix: str = "") -> tuple[set[str], set[str]]:
-    paths: set[str] = set()
-    open_prefixes: set[str] = set()
-    for name, info in model.model_fields.items():
-        alias = info.alias or name
-        if not prefix and alias in _NOT_IGNORABLE:
-            continue
-        path = prefix + alias
-        paths.add(path)
-        inner = _unwrap(info.annotation)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            sub_paths, sub_open = _field_paths(inner, path + ".")
-            paths |= sub_paths
-            open_prefixes |= sub_open
-        elif typing.get_origin(inner) is dict:
-            open_prefixes.add(path + ".")
-    return paths, open_prefixes
-
-
-def ignorable_paths(spec: type[BaseModel]) -> frozenset[str]:
-    """The camelCase spec paths ``lifecycle.ignoreChanges`` accepts (map fields also take ``field.<key>``)."""
-    return frozenset(_field_paths(spec)[0])
-
-
-def is_ignorable(spec: type[BaseModel], path: str) -> bool:
-    """True if ``path`` (camelCase, relative to spec) names a field of ``spec`` that may be ignored."""
-    paths, open_prefixes = _field_paths(spec)
-    return path in paths or any(path.startswith(p) and len(path) > len(p) for p in open_prefixes)
-
-
-def _ignore_changes_rules(spec: BaseModel, ignore_changes: tuple[str, ...]) -> list[tuple[str, str]]:
-    import difflib
-
-    rules: list[tuple[str, str]] = []
-    known = sorted(ignorable_paths(type(spec)))
-    for index, path in enumerate(ignore_changes):
-        if not is_ignorable(type(spec), path):
-            close = difflib.get_close_matches(path, known, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f"; known paths: {', '.join(known)}"
-            rules.append((f"lifecycle.ignoreChanges.{index}", f"unknown field path '{path}'{hint}"))
-    return rules
-
-
 # --- specs --------------------------------------------------------------------------------------
 
 
@@ -287,7 +231,7 @@ class TrainerSpec(_Frozen):
                             f"and maxContextLength); remove {alias} or trainingShape",
                         )
                     )
-        rules += _ignore_changes_rules(self, self.lifecycle.ignore_changes)
+        rules += ignore_changes_rules(self, self.lifecycle.ignore_changes)
         if rules:
             raise rule_error(rules)
         return self
@@ -303,7 +247,7 @@ class ReferenceTrainerSpec(_Frozen):
 
     @model_validator(mode="after")
     def _check_rules(self) -> ReferenceTrainerSpec:
-        rules = _ignore_changes_rules(self, self.lifecycle.ignore_changes)
+        rules = ignore_changes_rules(self, self.lifecycle.ignore_changes)
         if rules:
             raise rule_error(rules)
         return self
@@ -339,7 +283,7 @@ class DeploymentSpec(_Frozen):
             rules.append(
                 ("accelerator", "an accelerator without a deploymentShape needs acceptShapelessRisk: true")
             )
-        rules += _ignore_changes_rules(self, self.lifecycle.ignore_changes)
+        rules += ignore_changes_rules(self, self.lifecycle.ignore_changes)
         if rules:
             raise rule_error(rules)
         return self
@@ -366,8 +310,24 @@ def _header_required(schema: dict[str, Any], model: type[BaseModel]) -> None:
     schema["required"] = ["apiVersion", "kind", *[r for r in required if r not in ("apiVersion", "kind")]]
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A reference from one resource's spec field to another resource of the stack."""
+
+    field: str  # the spec field, e.g. "policy"
+    kind: str  # the kind it must name
+    name: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
 class _Document(_Frozen):
     model_config = ConfigDict(json_schema_extra=_header_required)
+
+    #: The remote id is ``<stack>-<name>[-suffix]`` unless the spec names one (the name-length rule).
+    derives_remote_id: ClassVar[bool] = True
 
     api_version: Literal["fwctl/v1"] = API_VERSION
     kind: str
@@ -377,6 +337,26 @@ class _Document(_Frozen):
     def address(self) -> str:
         """``Kind/name``: unique within a stack."""
         return f"{self.kind}/{self.metadata.name}"
+
+    def references(self) -> tuple[Ref, ...]:
+        """The resources this one names in its spec (they must exist in the stack; graph edges)."""
+        return ()
+
+    def explicit_remote_id(self) -> str | None:
+        """A remote id the manifest names (adoption of an existing job or deployment), if any."""
+        return None
+
+    def extra_edges(self, resources: Mapping[str, Resource]) -> Iterable[tuple[str, str]]:
+        """Dependency edges beyond the references: (dependent, dependency)."""
+        return ()
+
+    def check_stack(self, resources: Mapping[str, Resource], seen: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
+        """Cross-resource rules: (spec field, message, first-seen address or "") per problem.
+
+        ``seen`` is shared by every resource of this kind in one check run (for uniqueness rules);
+        ``{first}`` in a message is replaced by the first-seen address and where it is declared.
+        """
+        return ()
 
 
 class Stack(_Document):
@@ -392,12 +372,18 @@ class Trainer(_Document):
     kind: Literal["Trainer"] = "Trainer"
     spec: TrainerSpec
 
+    def explicit_remote_id(self) -> str | None:
+        return self.spec.job_id
+
 
 class ReferenceTrainer(_Document):
     """The frozen reference for DPO / GRPO-with-KL: a forward-only job, or a shared LoRA session."""
 
     kind: Literal["ReferenceTrainer"] = "ReferenceTrainer"
     spec: ReferenceTrainerSpec
+
+    def references(self) -> tuple[Ref, ...]:
+        return (Ref("policy", "Trainer", self.spec.policy),)
 
 
 class Deployment(_Document):
@@ -406,12 +392,48 @@ class Deployment(_Document):
     kind: Literal["Deployment"] = "Deployment"
     spec: DeploymentSpec
 
+    def explicit_remote_id(self) -> str | None:
+        return self.spec.deployment_id
+
 
 class SyncBinding(_Document):
     """The weight-sync wiring trainer -> deployment."""
 
+    derives_remote_id: ClassVar[bool] = False  # no remote resource of its own
     kind: Literal["SyncBinding"] = "SyncBinding"
     spec: SyncBindingSpec
+
+    def references(self) -> tuple[Ref, ...]:
+        return (Ref("trainer", "Trainer", self.spec.trainer), Ref("deployment", "Deployment", self.spec.deployment))
+
+    def extra_edges(self, resources: Mapping[str, Resource]) -> Iterable[tuple[str, str]]:
+        if self.spec.scope == "perDeployment":  # the trainer is created with the deployment's id
+            yield f"Trainer/{self.spec.trainer}", f"Deployment/{self.spec.deployment}"
+
+    def check_stack(self, resources: Mapping[str, Resource], seen: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
+        trainer_address, deployment_address = (ref.address for ref in self.references())
+        bound: dict[str, str] = seen.setdefault("bound", {})
+        per_deployment: dict[str, tuple[str, str]] = seen.setdefault("perDeployment", {})
+        if deployment_address in bound:
+            yield ("deployment", f"{deployment_address} is already bound by {{first}}; "
+                   "a deployment takes weights from one trainer", bound[deployment_address])
+        else:
+            bound[deployment_address] = self.address
+        deployment = resources.get(deployment_address)
+        if isinstance(deployment, Deployment) and not deployment.spec.hot_load.enabled:
+            yield "deployment", f"{deployment_address} sets hotLoad.enabled: false; weight sync needs hot load", ""
+        if self.spec.scope != "perDeployment":
+            return
+        trainer = resources.get(trainer_address)
+        if isinstance(trainer, Trainer) and trainer.spec.job_id is not None:
+            yield ("scope", f"scope perDeployment creates {trainer_address} with the deployment's id, but that "
+                   "trainer sets jobId (adopts an existing job); use scope perTrainer or remove jobId", "")
+        if trainer_address in per_deployment:
+            first, other = per_deployment[trainer_address]
+            yield ("trainer", f"{trainer_address} is already bound perDeployment to {other} by {{first}}; "
+                   "a trainer is created with one deployment's id", first)
+        else:
+            per_deployment[trainer_address] = (self.address, deployment_address)
 
 
 Resource = Trainer | ReferenceTrainer | Deployment | SyncBinding
@@ -442,6 +464,7 @@ __all__ = [
     "Document",
     "HotLoad",
     "Metadata",
+    "Ref",
     "ReferenceTrainer",
     "ReferenceTrainerSpec",
     "Replicas",
