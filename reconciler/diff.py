@@ -9,6 +9,13 @@ What is compared follows the platform's rules: a field left unset in the manifes
 platform's to choose and is not compared; a parent shape matches any of its versions;
 ``ignoreChanges`` paths are dropped. deepdiff computes the differences; the table decides which
 of them force replacement.
+
+Some fields a create accepts are never returned by the platform (a trainer's ``trainingShape`` is a
+create query parameter; its ``inactivityTimeout``, a deployment's ``annotations`` are not in the public
+REST types). The table marks them ``echoed=False``; the observed view takes their value from what
+state recorded as last applied (as Terraform providers do for write-only attributes), never from
+their absence in the answer. A path the observed view lacks (nothing recorded: a job fwctl adopted or
+imported) is *unverified*: not compared, and named in the plan.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ class FieldRule:
     path: str  # the manifest path (``replicas.min``)
     in_place: bool = False  # the platform changes it in place; otherwise it forces replacement
     versioned: bool = False  # a shape name: a newer version of the declared shape is not a change
+    echoed: bool = True  # the platform returns it; otherwise compared with the last-applied value in state
 
 
 class FieldTable:
@@ -38,6 +46,7 @@ class FieldTable:
         self.rules = rules
         self.in_place = frozenset(r.path for r in rules if r.in_place)
         self.versioned = frozenset(r.path for r in rules if r.versioned)
+        self.unechoed = frozenset(r.path for r in rules if not r.echoed)
         self._attr = {r.path: r.attr for r in rules}
 
     @property
@@ -53,16 +62,46 @@ class FieldTable:
         skip = set(without)
         return {r.path: data[r.attr] for r in self.rules if r.path not in skip}
 
+    def observed(self, config: BaseModel, recorded: Mapping[str, Any] | None, *,
+                 without: Iterable[str] = ()) -> dict[str, Any]:
+        """What the platform has, keyed by manifest path: the echoed fields from ``config`` (a read), the
+        others from ``recorded`` (state's last-applied view of this same resource); a field neither
+        gives is left out (unverified)."""
+        view = self.view(config, without=without)
+        for path in self.unechoed.intersection(view):
+            if recorded is not None and path in recorded:
+                view[path] = recorded[path]
+            else:
+                del view[path]
+        return view
+
+    def readable(self, config: BaseModel, *, without: Iterable[str] = ()) -> dict[str, Any]:
+        """The fields a read of the platform shows (what an import can record)."""
+        return {k: v for k, v in self.view(config, without=without).items() if k not in self.unechoed}
+
+    def unverified(self, desired: Mapping[str, Any], observed: Mapping[str, Any], *,
+                   ignore: Iterable[str] = ()) -> tuple[str, ...]:
+        """Declared paths the observed view cannot show (not returned by the platform, none recorded)."""
+        ignored = tuple(ignore)
+        return tuple(p for p, want in desired.items() if want is not None and p not in observed
+                     and not any(p == i or p.startswith(i + ".") for i in ignored))
+
     def diffs(self, desired: Mapping[str, Any], observed: Mapping[str, Any], *,
               ignore: Iterable[str] = ()) -> tuple[FieldDiff, ...]:
+        """The changes from ``observed`` (an :meth:`observed` view) to ``desired``; unverified paths
+        (those ``observed`` lacks) are not compared."""
+        ignore = (*ignore, *self.unverified(desired, observed))
         return field_diffs(desired, observed, ignore=ignore, in_place=self.in_place, versioned=self.versioned)
 
     def drifted(self, recorded: Mapping[str, Any] | None, now: Mapping[str, Any]) -> list[str]:
-        """``path: before -> after`` for every recorded value the platform no longer reports."""
+        """``path: before -> after`` for every recorded value the platform no longer reports (fields it
+        does not return cannot drift as far as fwctl can see)."""
         if not recorded:
             return []
         out = []
         for path, value in now.items():
+            if path in self.unechoed:
+                continue
             was = recorded.get(path)
             if path not in recorded or was is None or was == value:
                 continue

@@ -90,12 +90,9 @@ class TrainerProbe:
         """The executor's check of each trainer it brought up; raises ``ChangeFailed``."""
         from reconciler.kinds.base import ChangeFailed
 
-        if not self.healthz_only:
-            import threading
-
-            # `import tinker` costs ~0.5 s: do it while the trainers boot, not after they are up. Not a
-            # daemon: an interrupted apply exits after the import, never while C extensions load.
-            threading.Thread(target=__import__, args=("tinker",), name="fwctl-import-tinker").start()
+        # No background `import tinker` here: the probe imports it when a trainer is first up. A
+        # pre-import thread made every apply that probes no trainer wait for it at exit (seconds on a
+        # busy machine) and could still be inside native import code while the interpreter shut down.
 
         async def probe(job_id: str, config: TrainerConfig) -> None:
             why = await self.reason(job_id, config.base_model, config.max_context_length)

@@ -52,7 +52,10 @@ def _canonical(payload: dict[str, Any]) -> bytes:
 
 
 def plan_file_checksum(format_version: int, plan: dict[str, Any], manifests: list[dict[str, str]]) -> str:
-    """``sha256:<hex>`` over the canonical JSON of the plan file's content (everything but the checksum)."""
+    """``sha256:<hex>`` over the canonical JSON of the plan file's content (everything but the checksum).
+
+    Raises ``UnicodeEncodeError`` for a string that is not text (a lone surrogate).
+    """
     payload = {"format_version": format_version, "plan": plan, "manifests": manifests}
     return "sha256:" + hashlib.sha256(_canonical(payload)).hexdigest()
 
@@ -87,10 +90,15 @@ def write_plan_file(path: str, plan: Plan, manifests_sources: Sequence[tuple[str
             if fd != -1:
                 os.close(fd)
         os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        with contextlib.suppress(OSError, ValueError):
             os.unlink(tmp)
-        raise PlanFileError(f"cannot write the plan file {path}: {exc.strerror or exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) else None
+        raise PlanFileError(f"cannot write the plan file {_shown(path)}: {why or exc}") from None
+
+
+def _shown(path: str) -> str:
+    return path if path.isprintable() else repr(path)
 
 
 def _not_a_plan(path: str, why: str) -> PlanFileError:
@@ -102,8 +110,16 @@ def read_plan_file(path: str) -> SavedPlan:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_PLAN_FILE_BYTES + 1)
-    except OSError as exc:
-        raise PlanFileError(f"cannot read the plan file {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        why = exc.strerror if isinstance(exc, OSError) else None
+        raise PlanFileError(f"cannot read the plan file {_shown(path)}: {why or exc}") from None
+    try:
+        return _read_plan(path, raw)
+    except RecursionError:
+        raise _not_a_plan(path, "nested too deeply") from None
+
+
+def _read_plan(path: str, raw: bytes) -> SavedPlan:
     if len(raw) > MAX_PLAN_FILE_BYTES:
         raise _not_a_plan(path, f"larger than {MAX_PLAN_FILE_BYTES} bytes")
     try:
@@ -126,7 +142,15 @@ def read_plan_file(path: str) -> SavedPlan:
         for m in manifests
     ):
         raise _not_a_plan(path, "plan must be an object and manifests a list of {file, text}")
-    if doc["checksum"] != plan_file_checksum(version, data, manifests):
+    for m in manifests:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in m["file"]) or len(m["file"]) > 4096:
+            raise _not_a_plan(path, f"a manifest's file name {m['file'][:80]!r} holds a control character "
+                                    f"(a NUL?) or is too long")
+    try:
+        checksum = plan_file_checksum(version, data, manifests)
+    except UnicodeEncodeError:
+        raise _not_a_plan(path, "it holds a string that is not text (a lone surrogate escape)") from None
+    if doc["checksum"] != checksum:
         raise PlanFileError(
             f"{path} was modified after `fwctl plan --out` wrote it (checksum mismatch); refusing to apply it, "
             f"make a new plan"
@@ -167,9 +191,13 @@ def write_sources(directory: str, sources: Sequence[tuple[str, str]]) -> list[st
         if name in ("<stdin>", ".", ".."):
             name = "stdin.yaml"
         folder = os.path.join(directory, f"{index:04d}")
-        os.makedirs(folder, exist_ok=True)
         target = os.path.join(folder, name)
-        with open(target, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(target, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+        except (OSError, ValueError, UnicodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else None
+            raise PlanFileError(f"cannot write the saved plan's manifest {_shown(file)}: {why or exc}") from None
         paths.append(target)
     return paths

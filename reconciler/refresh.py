@@ -3,19 +3,25 @@
 Level-based: every plan starts here, never from what the state file thinks is there. Each kind
 says what it needs read (``Kind.reads``, then ``Kind.later_reads`` once the first reads are in);
 reads run concurrently, and when many resources are involved the list endpoints (paginated)
-replace one GET per resource.
+replace one GET per resource. The account's catalog (base models, training and deployment shapes)
+is read once per distinct name for the whole plan, so the planner can refuse at plan time what
+apply would be refused; a stack with no state yet has the candidate ids of its trainers read
+(``Reads.fresh_ids``) so its plan names the ids apply will create.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from reconciler.kinds import kind, kind_of
 from reconciler.kinds.base import Known, Reads
 from reconciler.model.remote import (
+    BaseModelInfo,
     Checkpoint,
     DeploymentInfo,
+    DeploymentShapeVersion,
     HotLoadStatus,
     Observed,
     TrainerJob,
@@ -24,10 +30,12 @@ from reconciler.model.remote import (
 from reconciler.model.resources import Resource
 from reconciler.model.state import StateDocument
 from reconciler.provider.base import Provider
-from reconciler.provider.errors import ProviderError
+from reconciler.provider.errors import NotFound, ProviderError
 
 # Above this many ids of one kind, one paginated list is cheaper than a GET each.
 LIST_THRESHOLD = 3
+# Candidate ids read per trainer of a stack with no state yet (each deleted one costs one more).
+MAX_ID_PROBES = 16
 
 
 def wanted_reads(known: Known) -> Reads:
@@ -50,10 +58,12 @@ async def refresh(
     account = await provider.account_id()
     known = Known(stack, resources, prior)
     reads = wanted_reads(known)
-    trainers, deployments = await asyncio.gather(
-        _read_trainers(provider, reads.trainers), _read_deployments(provider, reads.deployments)
+    trainers, deployments, catalog = await asyncio.gather(
+        _read_trainers(provider, reads.trainers), _read_deployments(provider, reads.deployments),
+        _read_catalog(provider, reads),
     )
-    first = Observed(account=account, trainers=trainers, deployments=deployments)
+    trainers.update(await _probe_ids(provider, reads, trainers))
+    first = Observed(account=account, trainers=trainers, deployments=deployments, **catalog)
     for res in resources.values():
         kind(res.kind).later_reads(res, known, first, reads)
 
@@ -66,22 +76,70 @@ async def refresh(
         except ProviderError:
             return dep_id, None
 
-    async def shape(name: str) -> tuple[str, TrainingShapeVersion | None]:
-        try:
-            return name, await provider.get_training_shape_version(name)
-        except ProviderError:
-            return name, None
-
-    ckpt_results, hot_results, shape_results = await asyncio.gather(
+    ckpt_results, hot_results = await asyncio.gather(
         asyncio.gather(*(checkpoints(j) for j in sorted(reads.checkpoints))),
         asyncio.gather(*(hot_load(d, m) for d, m in sorted(reads.hot_load.items()))),
-        asyncio.gather(*(shape(n) for n in sorted(reads.training_shapes))),
     )
     return first.model_copy(update={
         "checkpoints": dict(ckpt_results),
         "hot_load": {d: s for d, s in hot_results if s is not None},
-        "training_shapes": {n: s for n, s in shape_results if s is not None},
     })
+
+
+async def _read_catalog(provider: Provider, reads: Reads) -> dict[str, Any]:
+    """Each declared model and shape, once: found, missing (with the reason), or unknown (the read
+    failed otherwise, e.g. a key without the scope: the planner then leaves the check to apply)."""
+    missing: dict[str, str] = {}
+
+    async def model(name: str) -> tuple[str, BaseModelInfo | None]:
+        try:
+            found = await provider.get_model(name)
+        except ProviderError:
+            return name, None
+        if found is None:
+            missing[name] = "is not in the account's catalog"
+        return name, found
+
+    async def shape(name: str, read: Callable[[str], Awaitable[Any]]) -> tuple[str, Any]:
+        try:
+            return name, await read(name)
+        except NotFound as exc:
+            missing[name] = ("has no validated version" if exc.message.endswith("no validated version")
+                             else "is not in the account's catalog")
+        except ProviderError:
+            pass
+        return name, None
+
+    models, training, serving = await asyncio.gather(
+        asyncio.gather(*(model(n) for n in sorted(reads.models))),
+        asyncio.gather(*(shape(n, provider.get_training_shape_version) for n in sorted(reads.training_shapes))),
+        asyncio.gather(*(shape(n, provider.get_deployment_shape_version) for n in sorted(reads.deployment_shapes))),
+    )
+    found_training: dict[str, TrainingShapeVersion] = {n: v for n, v in training if v is not None}
+    found_serving: dict[str, DeploymentShapeVersion] = {n: v for n, v in serving if v is not None}
+    return {
+        "models": {n: m for n, m in models if m is not None},
+        "training_shapes": found_training,
+        "deployment_shapes": found_serving,
+        "catalog_missing": missing,
+    }
+
+
+async def _probe_ids(provider: Provider, reads: Reads,
+                     known: Mapping[str, TrainerJob | None]) -> dict[str, TrainerJob | None]:
+    """Read each fresh trainer's candidate ids in order up to the first one no job holds."""
+    found: dict[str, TrainerJob | None] = {}
+
+    async def chain(candidates: Callable[[int], str]) -> None:
+        for attempt in range(MAX_ID_PROBES):
+            job_id = candidates(attempt)
+            job = known[job_id] if job_id in known else await provider.get_trainer_job(job_id)
+            found[job_id] = job
+            if job is None:
+                return
+
+    await asyncio.gather(*(chain(c) for _, c in sorted(reads.fresh_ids.items())))
+    return found
 
 
 async def _read_trainers(provider: Provider, ids: set[str]) -> dict[str, TrainerJob | None]:

@@ -111,8 +111,9 @@ def _escape(text: str) -> str:
 def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> str:
     """Terraform-like text. With ``colour`` the result holds rich markup."""
     where = f"stack {plan.stack} (account {plan.account}, endpoint {plan.endpoint})"
+    warning = f"\n\n{targeting_warning(plan)}" if plan.targets else ""
     if not plan.has_changes:
-        return f"{where}\n\n{summary_line(plan)}"
+        return f"{where}\n\n{summary_line(plan)}{warning}"
     lines = [f"fwctl will perform the following actions on {where}:", ""]
     for change in plan.changes:
         if change.action is Action.NOOP and not show_noop:
@@ -120,7 +121,17 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
         lines.extend(_change_lines(change, colour))
         lines.append("")
     lines.append(summary_line(plan))
-    return "\n".join(lines)
+    return "\n".join(lines) + warning
+
+
+def targeting_warning(plan: Plan) -> str:
+    """What a --target plan says (as Terraform does): it may leave out changes the manifests ask for."""
+    scope = "and what depends on them" if plan.destroy else "and what they depend on"
+    return (f"Warning: resource targeting is in effect ({', '.join(plan.targets)})\n\n"
+            f"This plan covers only the targeted resources {scope}, so it may not show every change "
+            "the manifests and the state call for. --target is for exceptional situations, such as "
+            "recovering from an error or a mistake, not for routine use: run fwctl plan without it "
+            "to see everything that is pending.")
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -151,7 +162,8 @@ def _md_code(text: str) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """``1 orphan``, ``2 orphans``."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
@@ -192,12 +204,14 @@ def plan_markdown(plan: Plan) -> str:
                            for c in destructive[:_MD_DESTRUCTIVE_LISTED])
         if len(destructive) > _MD_DESTRUCTIVE_LISTED:
             listed += f" and {len(destructive) - _MD_DESTRUCTIVE_LISTED} more"
-        head += [f"> ⚠️ **{_plural(len(destructive), 'destructive change')}:** {listed}", ""]
+        head += [f"> ⚠️ **{plural(len(destructive), 'destructive change')}:** {listed}", ""]
     head += [f"**{summary_line(plan)}**", ""]
+    if plan.targets:
+        head += [f"> ⚠️ {targeting_warning(plan).replace(chr(10) + chr(10), ' ')}", ""]
     noops = len(plan.changes) - len(pending)
     if not pending:
         if noops:
-            head.append(f"_{_plural(noops, 'resource')} unchanged._")
+            head.append(f"_{plural(noops, 'resource')} unchanged._")
         return "\n".join(head) + "\n"
     text = "\n".join(head) + "\n"
     table = ["| Address | Action | Why |", "|---|---|---|"]
@@ -213,7 +227,7 @@ def plan_markdown(plan: Plan) -> str:
         shown += 1
     text += "\n".join(table) + "\n"
     if noops:
-        text += f"\n_{_plural(noops, 'unchanged resource')} not listed._\n"
+        text += f"\n_{plural(noops, 'unchanged resource')} not listed._\n"
     text += "\n"
     detailed = 0
     for change in pending[:shown]:
@@ -226,9 +240,9 @@ def plan_markdown(plan: Plan) -> str:
     if hidden or detailed < shown:
         notes = []
         if detailed < shown:
-            notes.append(f"Details of {_plural(shown - detailed, 'listed change')} not shown.")
+            notes.append(f"Details of {plural(shown - detailed, 'listed change')} not shown.")
         if hidden:
-            notes.append(f"{_plural(hidden, 'more change')} not shown.")
+            notes.append(f"{plural(hidden, 'more change')} not shown.")
         text += f"\n> {' '.join(notes)[:-1]}; run `fwctl plan --format json` to see all.\n"
     return text
 

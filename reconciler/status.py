@@ -3,15 +3,22 @@
 Input: the declared resources, the state, a fresh read of the account (``reconciler.refresh``) and
 the trainer health probes' results. Output: one ``ResourceHealth`` per address, with the reason,
 from each kind's ``Kind.health`` (kinds of a lower phase first, so a binding sees its trainer's).
+
+Sync (``with_sync``) is the plan's verdict, the one mechanism that knows what apply would do: a
+resource is OutOfSync when a pending change is at its address or modifies the remote object it
+holds (a binding re-pointing a deployment), Unknown when no plan could be made.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 
 from reconciler.kinds import KINDS, in_phase_order, kind_of
 from reconciler.kinds.base import Known
-from reconciler.model.health import FAILING, Health, ResourceHealth
+from reconciler.model.health import FAILING, Health, ResourceHealth, Sync
+from reconciler.model.plan import Change, Plan
 from reconciler.model.remote import Observed
 from reconciler.model.resources import Resource
 from reconciler.model.state import StateDocument
@@ -35,7 +42,8 @@ def _remote_ids(holds: str, stack: str, resources: Mapping[str, Resource],
         k = kind_of(address)
         if k is None or k.holds != holds:
             continue
-        rid = k.known_remote_id(address, resources.get(address), known)
+        held = known.held.get(address)  # a create in flight: its pending id is where the resource will be
+        rid = k.known_remote_id(address, resources.get(address), known) or (held.pending_create if held else None)
         if rid:
             ids[address] = rid
     return ids
@@ -72,8 +80,43 @@ def classify(
     return sorted(results.values(), key=lambda r: (order.get(r.kind, 9), r.address))
 
 
+def with_sync(results: list[ResourceHealth], plan: Plan | None, plan_problem: str = "") -> list[ResourceHealth]:
+    """``results`` with their sync column: from ``plan``, or Unknown (``plan_problem``) without one."""
+    if plan is None:
+        why = f"no plan can be made: {plan_problem}" if plan_problem else "no plan can be made"
+        return [dataclasses.replace(r, sync=Sync.UNKNOWN, sync_reason=why) for r in results]
+    holders: dict[str, list[str]] = {}
+    for r in results:
+        k = kind_of(r.address)
+        if r.remote_id and k is not None and k.holds is not None:
+            holders.setdefault(r.remote_id, []).append(r.address)
+    pending: dict[str, list[str]] = {}
+    for change in plan.pending:
+        pending.setdefault(change.address, []).append(_would(change))
+        for holder in holders.get(change.remote_id or "", ()):
+            if holder != change.address:
+                pending.setdefault(holder, []).append(f"{_would(change)} (by {change.address})")
+    return [dataclasses.replace(r, sync=Sync.OUT_OF_SYNC, sync_reason="; ".join(pending[r.address]))
+            if r.address in pending else r for r in results]
+
+
+def _would(change: Change) -> str:
+    """What apply would do, in a few words: ``update replicas.max 1 -> 2``."""
+    details = [f"{d.path} {_short(d.before)} -> {_short(d.after)}" for d in change.diffs] or list(change.reasons)
+    return f"apply would {change.action.value}" + (f": {', '.join(details)}" if details else "")
+
+
+def _short(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
 def failing(results: list[ResourceHealth]) -> bool:
     return any(r.health in FAILING for r in results)
 
 
-__all__ = ["Health", "ResourceHealth", "classify", "deployment_ids", "failing", "probe_targets", "trainer_ids"]
+def out_of_sync(results: list[ResourceHealth]) -> bool:
+    return any(r.sync is not Sync.SYNCED for r in results)
+
+
+__all__ = ["Health", "ResourceHealth", "Sync", "classify", "deployment_ids", "failing", "out_of_sync",
+           "probe_targets", "trainer_ids", "with_sync"]

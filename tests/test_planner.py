@@ -144,18 +144,22 @@ def test_removed_deployment_is_scaled_to_zero_and_readded_is_scaled_up(tmp_path:
 
 
 def test_prevent_destroy_turns_the_plan_into_an_error(tmp_path: Path) -> None:
+    # The manifests govern when they are given; a destroy without them uses what the state recorded.
+    m = manifests(tmp_path, lifecycle="lifecycle: {preventDestroy: true}")
+    with pytest.raises(PlanError, match="Deployment/rollout: spec.lifecycle.preventDestroy: is true"):
+        plan(m, prior(), {JOB: job()}, {DEP: deployment()}, destroy=True)
     state = prior()
     state = state.with_resource("Trainer/policy", state.resources["Trainer/policy"].model_copy(
         update={"lifecycle": {"onDestroy": "delete", "preventDestroy": True}}))
+    assert actions(plan(manifests(tmp_path), state, {JOB: job()}, {DEP: deployment()}, destroy=True))[
+        "Trainer/policy"] is Action.DELETE
     with pytest.raises(PlanError, match="Trainer/policy.*preventDestroy"):
-        plan(manifests(tmp_path), state, {JOB: job()}, {DEP: deployment()}, destroy=True)
+        plan(manifests(tmp_path, STACK.split("---")[0]), state, {JOB: job()}, {DEP: deployment()}, destroy=True)
 
 
 def test_destroy_deletes_trainers_and_retain_forgets(tmp_path: Path) -> None:
-    state = prior()
-    state = state.with_resource("Deployment/rollout", state.resources["Deployment/rollout"].model_copy(
-        update={"lifecycle": {"onDestroy": "retain"}}))
-    p = plan(manifests(tmp_path), state, {JOB: job()}, {DEP: deployment()}, destroy=True)
+    m = manifests(tmp_path, lifecycle="lifecycle: {onDestroy: retain}")
+    p = plan(m, prior(), {JOB: job()}, {DEP: deployment()}, destroy=True)
     assert actions(p) == {"Trainer/policy": Action.DELETE, "Deployment/rollout": Action.FORGET}
 
 

@@ -1067,10 +1067,11 @@ def test_local_trainer_lifecycle_on_the_shape_path(local: Local) -> None:
             job = await p.create_trainer_job("policy-1", config)
             assert job.job_id == "policy-1" and job.name == "accounts/fwctl-local/rlorTrainerJobs/policy-1"
             assert job.state == "JOB_STATE_CREATING"
-            # read back: the pinned version the job runs on, and what we sent
-            assert job.config.training_shape == f"{LORA_SHAPE}/versions/v2"
+            # read back: what the public type returns; the shape (a create query parameter) and the
+            # inactivity timeout are not returned (the planner compares them with state's last-applied)
+            assert job.config.training_shape is None and job.config.inactivity_timeout is None
             assert (job.config.lora_rank, job.config.learning_rate) == (16, 1e-4)
-            assert (job.config.display_name, job.config.inactivity_timeout) == ("policy", 1800)
+            assert job.config.display_name == "policy"
             assert not await p.trainer_healthy("policy-1")
             local.advance(1.0)
             running = await p.get_trainer_job("policy-1")
@@ -1109,7 +1110,7 @@ def test_local_manual_and_auto_paths_and_validation(local: Local) -> None:
                 "manual-1",
                 TrainerConfig(base_model=QWEN, accelerator_type="NVIDIA_H200_141GB", accelerator_count=8),
             )
-            assert manual.config.accelerator_count == 8 and manual.config.node_count == 1
+            assert manual.config.accelerator_count is None and manual.config.node_count == 1  # not returned
             auto = await p.create_trainer_job("ref-1", TrainerConfig(base_model=QWEN, forward_only=True))
             assert auto.config.forward_only
             with pytest.raises(ValidationError) as caught:
@@ -1163,7 +1164,7 @@ def test_local_deployment_create_update_delete(local: Local) -> None:
             assert again.deployment_id == "serve-1"
             local.advance(1.0)
             ready = await p.get_deployment("serve-1")
-            assert ready is not None and ready.ready and ready.config.annotations == {"team": "rl"}
+            assert ready is not None and ready.ready and ready.config.annotations == {}  # not returned
 
             updated = await p.update_deployment("serve-1", {"max_replicas": 2, "hot_load_transition": "SYNC"})
             assert updated.config.max_replicas == 2 and updated.config.hot_load_transition == "SYNC"

@@ -207,3 +207,54 @@ def test_open_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert postgres.describe() == "postgresql://user@127.0.0.1/db (stack demo)"
     with pytest.raises(StateError, match="unsupported"):
         open_backend("s3://bucket/key")
+
+
+def test_a_symlinked_state_is_written_through_to_its_target(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "state.json"
+    link = tmp_path / "state.json"
+    link.symlink_to(Path("real") / "state.json")  # dangling until the first write
+    backend = LocalFileBackend(link)
+    doc = StateDocument(stack="demo").next_version()
+    backend.write(doc)
+    lock_id = backend.lock(LockInfo(operation="apply"))
+    assert (tmp_path / "real" / "state.json.lock").exists() and not (tmp_path / "state.json.lock").exists()
+    second = doc.next_version()
+    backend.write(second)
+    backend.unlock(lock_id)
+    assert link.is_symlink() and LocalFileBackend(target).read() == second
+    assert (tmp_path / "real" / "state.json.backup").exists()
+    assert str(link) in backend.describe() and str(target) in backend.describe()
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_old_version(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    backend = LocalFileBackend(tmp_path / "state.json")
+    doc = StateDocument(stack="demo").next_version()
+    backend.write(doc)
+    before = (tmp_path / "state.json").read_bytes()
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StateError, match="cannot write state: No space left on device"):
+        backend.write(doc.next_version())
+    monkeypatch.undo()
+    assert (tmp_path / "state.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("text,why", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"stack": "demo", "resources": {"Trainer/t": ' + "[" * 900 + "]" * 900 + "}}", "not a valid fwctl state"),
+    ('{"stack": "demo\\udc80"}', "lone surrogate"),
+])
+def test_hostile_state_files_are_one_line_errors(tmp_path: Path, text: str, why: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(text)
+    with pytest.raises(StateError, match=why) as caught:
+        LocalFileBackend(path).read()
+    assert "\n" not in str(caught.value)

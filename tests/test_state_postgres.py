@@ -25,6 +25,7 @@ from reconciler.model.state import LockInfo, ResourceState, StateDocument
 from reconciler.state import (
     LocalFileBackend,
     LockHeld,
+    LockLost,
     PostgresBackend,
     StateConflict,
     StateError,
@@ -308,6 +309,125 @@ def test_unlock_after_being_force_unlocked_is_quiet(backend: PostgresBackend) ->
     other.unlock(other.lock(LockInfo(operation="plan")))
 
 
+# -- a lock lost while held: watched, fenced ----------------------------------------------------
+
+
+def _terminate(backend: PostgresBackend) -> int:
+    """End the database session holding ``backend``'s advisory lock, as an admin (or a restart) would."""
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as conn:
+        pids = backend._advisory_holders(conn)
+        assert len(pids) == 1, pids
+        conn.execute("SELECT pg_terminate_backend(%s)", (pids[0],))
+        deadline = time.monotonic() + 30  # the session ends asynchronously; a bound, not a timing check
+        while backend._advisory_holders(conn) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return pids[0]
+
+
+def test_a_lost_lock_fences_every_write_and_is_reported(backend: PostgresBackend) -> None:
+    lock_id = backend.lock(LockInfo(operation="apply"))
+    doc = _doc().next_version()
+    backend.write(doc)  # under a live lock: written
+    backend.check_lock()
+    _terminate(backend)
+
+    # The very next write is refused in its transaction, whether the watcher noticed yet or not.
+    with pytest.raises(LockLost, match="was lost") as lost:
+        backend.write(doc.next_version())
+    assert lock_id in str(lost.value) and "\n" not in str(lost.value)
+    with pytest.raises(LockLost):
+        backend.check_lock()  # no I/O: what the fence (or the watcher) found
+    assert backend.read() == doc  # nothing was written
+
+    # A second fwctl gets the lock at once (the session is gone), writes, and the first stays fenced.
+    second = PostgresBackend(PG_URL, stack=backend.stack)
+    second_id = second.lock(LockInfo(operation="apply"))
+    second.write(doc.next_version())
+    with pytest.raises(LockLost):
+        backend.write(doc.next_version().next_version())
+    assert [s for s, _, _ in second.history()] == [1, 2]
+    backend.unlock(lock_id)  # quiet: nothing left to release
+    second.unlock(second_id)
+    second.close()
+
+
+def test_the_watcher_notices_a_terminated_lock_session_without_a_write(backend: PostgresBackend) -> None:
+    lock_id = backend.lock(LockInfo(operation="apply"))
+    _terminate(backend)
+    deadline = time.monotonic() + 30  # a bound for a hung test, not a timing assertion
+    while True:
+        try:
+            backend.check_lock()
+        except LockLost as exc:
+            assert "session ended" in str(exc)
+            break
+        assert time.monotonic() < deadline, "the watcher never noticed the lost lock"
+        time.sleep(0.1)
+    backend.unlock(lock_id)
+
+
+def test_locked_ends_with_lock_lost_when_the_lock_went_during_the_block(backend: PostgresBackend) -> None:
+    from reconciler.state import locked
+
+    with pytest.raises(LockLost, match="run it again to finish"), \
+            locked(backend, LockInfo(operation="apply"), timeout_s=0):
+        _terminate(backend)
+        with pytest.raises(LockLost):
+            backend.write(_doc().next_version())
+    assert threading.active_count() == 1 or all(
+        not t.name.startswith("fwctl-lock-watch") for t in threading.enumerate()), "the watcher outlived its lock"
+
+
+def test_write_versions_is_one_transaction(backend: PostgresBackend) -> None:
+    first = _doc().next_version()
+    second, third = first.next_version(), first.next_version().next_version()
+    with pytest.raises(StateConflict):
+        backend.write_versions([first, third, second])  # the third step fails: none of it stays
+    assert backend.read() is None and backend.history() == []
+    backend.write_versions([first, second, third])
+    assert [s for s, _, _ in backend.history()] == [1, 2, 3] and backend.read() == third
+
+
+# -- URLs that cannot be read unambiguously: refused before any connection or lookup -----------
+
+
+@pytest.mark.parametrize("url,why", [
+    (f"postgresql://fwctl:{CANARY}@x@db.invalid/test", "raw '@'"),
+    (f"postgresql://fwctl:{CANARY}/x@db.invalid/test", "follows the host part"),
+    (f"postgresql://fwctl:{CANARY}?x@db.invalid/test", "follows the host part"),
+    (f"postgresql://fwctl:{CANARY}:x@db.invalid/test", "more than one ':'"),
+    (f"postgresql://fwctl:{CANARY}/test", "port"),  # the host forgotten: the password reads as a port
+    (f"postgresql://fwctl:{CANARY}@[::1/test", "IPv6"),
+    (f"postgresql://fwctl:{CANARY}@db.invalid:99999/test", "port"),
+    ("postgresql://", "no host"),
+    ("postgresql:///test", "no host"),
+    (f"postgresql://fwctl:{CANARY}\n@db.invalid/test", "control character"),
+])
+def test_ambiguous_urls_are_refused_before_any_lookup(url: str, why: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import psycopg
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a name was resolved or a connection opened for a URL that should be refused")
+
+    monkeypatch.setattr(socket, "getaddrinfo", never)
+    monkeypatch.setattr(psycopg, "connect", never)
+    with pytest.raises(StateError) as caught:
+        open_backend(url, stack="demo").read()
+    message = str(caught.value)
+    assert why in message and "\n" not in message
+    assert CANARY not in message and CANARY[:8] not in message and CANARY[-6:] not in message
+
+
+def test_unambiguous_urls_still_open() -> None:
+    for url in ("postgresql://u:p%40ss%2Fw%3Ard@127.0.0.1:5432/db", "postgresql://[::1]:5432/db",
+                "postgresql://h1:5432,h2:5433/db?sslmode=disable", "postgresql:///db?host=/var/run/postgresql"):
+        assert open_backend(url).describe()
+
+
 # -- CLI: history, show --version, pull, push, migrate ------------------------------------------
 
 
@@ -322,7 +442,7 @@ def _fwctl(*args: str) -> tuple[int, str]:
 
 def test_cli_history_show_pull_push(stack: str, tmp_path: Path) -> None:
     backend = PostgresBackend(PG_URL, stack=stack)
-    first = _doc().next_version()
+    first = StateDocument(stack=stack).next_version()
     backend.write(first)
     second = first.with_resource("Trainer/a", ResourceState(kind="Trainer", name="a")).next_version()
     backend.write(second)
@@ -360,7 +480,7 @@ def test_cli_history_show_pull_push(stack: str, tmp_path: Path) -> None:
 def test_cli_migrate_local_to_postgres(stack: str, tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     local = LocalFileBackend(path)
-    first = _doc().next_version()
+    first = StateDocument(stack=stack).next_version()
     local.write(first)
     local.write(first.next_version())
     code, out = _fwctl("state", "migrate", "--state", str(path), "--stack", stack, "--to", PG_URL)
@@ -370,7 +490,7 @@ def test_cli_migrate_local_to_postgres(stack: str, tmp_path: Path) -> None:
     code, out = _fwctl("state", "migrate", "--state", str(path), "--stack", stack, "--to", PG_URL)
     assert code == 0 and "nothing to copy" in out
     other = tmp_path / "other.json"
-    LocalFileBackend(other).write(_doc().next_version())
+    LocalFileBackend(other).write(StateDocument(stack=stack).next_version())
     code, out = _fwctl("state", "migrate", "--state", str(other), "--stack", stack, "--to", PG_URL)
     assert code == 1 and "another lineage" in out
     target.close()

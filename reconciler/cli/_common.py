@@ -1,4 +1,9 @@
-"""What the commands share: option sets, durations, logging, printing a plan, the echoing listener."""
+"""What the commands share: option sets, durations, logging, printing a plan, the echoing listener.
+
+One spelling per flag across commands: every command that reads manifests takes ``-f/--file``
+(``files_option``), every command with machine output takes ``--format json`` and ``--json``
+(``format_options``). Old spellings keep working as hidden aliases (``Aliased``).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,44 @@ EMBEDDED_NOTICE = ("Using the embedded local control plane (.fwctl/local.db); se
                    "(or --endpoint URL) to target Fireworks.")
 
 
+class Aliased(click.Option):
+    """An option whose ``aliases`` (old spellings) still parse but are left out of ``--help``."""
+
+    def __init__(self, *args: Any, aliases: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = aliases
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
 def files_option(fn: Any) -> Any:
     return click.option(
-        "-f", "--file", "files", multiple=True, metavar="PATH",
+        "-f", "--file", "--filename", "files", cls=Aliased, aliases=("--filename",), multiple=True, metavar="PATH",
         help="Manifest file or directory (repeatable; '-' for stdin). Default: the current directory.",
     )(fn)
+
+
+def format_options(*formats: str, aliases: tuple[str, ...] = ()) -> Any:
+    """``--format FORMAT`` (``formats``, the first one the default) and ``--json`` (= ``--format json``);
+    the command gets ``output_format`` and ``as_json`` and calls ``chosen_format``."""
+    def decorate(fn: Any) -> Any:
+        names = ", ".join(formats)
+        fn = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(fn)
+        return click.option("--format", *aliases, "output_format", cls=Aliased, aliases=aliases,
+                            type=click.Choice(formats), default=None,
+                            help=f"Output: {names} (default {formats[0]}).")(fn)
+    return decorate
+
+
+def chosen_format(output_format: str | None, as_json: bool, default: str = "text") -> str:
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json conflicts with --format {output_format}")
+    return "json" if as_json else output_format or default
 
 
 def engine_options(fn: Any) -> Any:
@@ -32,6 +70,13 @@ def engine_options(fn: Any) -> Any:
                       help="How long to wait for a state lock held by someone else.")(fn)
     fn = click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")(fn)
     return fn
+
+
+def move_option(fn: Any) -> Any:
+    """``--allow-endpoint-change``: for commands that write or plan against the state's endpoint."""
+    return click.option("--allow-endpoint-change", is_flag=True,
+                        help="Use a state recorded for another endpoint or account, and record the new one "
+                             "(moving the stack, e.g. behind a proxy).")(fn)
 
 
 def state_options(fn: Any) -> Any:

@@ -3,6 +3,8 @@
 ``FwctlGroup`` (the ``fwctl`` group) catches what a command raises: a ``FwctlError`` of any layer
 becomes its message (one line, or one line per problem) and its ``exit_code``, never a traceback.
 Commands raise ``Fail`` for what only the command line can refuse (a flag, a confirmation).
+Ctrl-C (SIGINT, ``KeyboardInterrupt``) anywhere is exit status 130 with one line, never a traceback;
+an operation interrupted mid-way leaves the state as its last group commit wrote it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import click
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process Ctrl-C stopped
 
 
 class Fail(click.ClickException):
@@ -33,6 +36,8 @@ class FwctlGroup(click.Group):
             return super().invoke(ctx)
         except click.ClickException:
             raise
+        except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C at a prompt into Abort
+            raise Fail("interrupted", EXIT_INTERRUPTED) from None
         except Exception as exc:
             from reconciler.model.errors import FwctlError  # loaded already by whatever raised it
 
@@ -41,4 +46,4 @@ class FwctlGroup(click.Group):
             raise
 
 
-__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "Fail", "FwctlGroup"]
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "Fail", "FwctlGroup"]

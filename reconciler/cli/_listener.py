@@ -16,3 +16,6 @@ class EchoListener(Listener):
 
     def lock_waiting(self, holder: LockInfo) -> None:
         click.echo(f"Waiting for the state lock: {holder.describe()}", err=True)
+
+    def moving(self, message: str) -> None:
+        click.echo(message[:1].upper() + message[1:], err=True)

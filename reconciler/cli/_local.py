@@ -52,7 +52,9 @@ def local_serve(
                               catalog_path=catalog_path, rate_limit=rate_limit)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    keys = f"{len(config.api_keys)} custom key(s)" if api_keys else "the local default key"
+    from reconciler.render import plural
+
+    keys = plural(len(config.api_keys), "custom key") if api_keys else "the local default key"
     click.echo(
         f"fwctl local control plane on http://{host}:{port} (account {account}, db {db_path}, "
         f"speed {speed:g}x, {keys})",
@@ -90,13 +92,14 @@ def local_snapshot(endpoint: str, api_key: str | None, account: str | None, job:
 
 @local.command("fault")
 @_local_options
-@click.argument("kind", required=False, type=click.Choice(["preempt", "fail", "errors", "latency", "capacity", "hotload-error"]))
+@click.argument("kind", required=False, type=click.Choice(
+    ["preempt", "fail", "errors", "latency", "capacity", "hotload-error", "delete-error"]))
 @click.option("--clear", is_flag=True, help="Clear the standing faults (errors, latency, capacity).")
-@click.option("--trainer", default=None, help="preempt: the trainer job id.")
-@click.option("--deployment", default=None, help="fail / hotload-error: the deployment id.")
+@click.option("--trainer", default=None, help="preempt / delete-error: the trainer job id.")
+@click.option("--deployment", default=None, help="fail / hotload-error / delete-error: the deployment id.")
 @click.option("--message", default=None, help="preempt / fail / hotload-error: the message.")
 @click.option("--rate", type=float, default=None, help="errors: the fraction of requests answered with an error.")
-@click.option("--status", "statuses", type=int, multiple=True, help="errors: an HTTP status to inject (repeatable; 0 drops the connection).")
+@click.option("--status", "statuses", type=int, multiple=True, help="errors: an HTTP status to inject (repeatable; 0 drops the connection); delete-error: the status its DELETE answers.")
 @click.option("--count", type=int, default=None, help="errors: stop after this many injected errors.")
 @click.option("--ms", type=float, default=None, help="latency: milliseconds added to every request.")
 @click.option("--pending-seconds", type=float, default=None, help="capacity: extra PENDING time for new trainers.")
@@ -136,6 +139,8 @@ def local_fault(
     ):
         if value is not None:
             body[key] = value
-    if statuses:
+    if statuses and kind == "delete-error":  # its DELETE answers this status until cleared (or --count)
+        body["status"] = statuses[0]
+    elif statuses:
         body["statuses"] = list(statuses)
     click.echo(json.dumps(inject_fault(endpoint, api_key, body), indent=2))

@@ -6,14 +6,18 @@ import sys
 
 import click
 
+from reconciler.cli._common import Aliased, chosen_format, format_options
 from reconciler.cli._errors import EXIT_ERROR
 
 
 @click.command()
 @click.option(
     "-f",
+    "--file",
     "--filename",
     "paths",
+    cls=Aliased,
+    aliases=("--filename",),
     multiple=True,
     default=["."],
     show_default=True,
@@ -22,10 +26,8 @@ from reconciler.cli._errors import EXIT_ERROR
     "A directory without manifests of its own is a directory of stacks: each subdirectory is checked "
     "as its own stack.",
 )
-@click.option(
-    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report format."
-)
-def validate(paths: tuple[str, ...], output: str) -> None:
+@format_options("text", "json", aliases=("-o", "--output"))
+def validate(paths: tuple[str, ...], output_format: str | None, as_json: bool) -> None:
     """Check manifests without touching any account: every problem, with FILE:LINE:COL.
 
     Exit status 0 when valid, 1 when any problem was found.
@@ -34,8 +36,9 @@ def validate(paths: tuple[str, ...], output: str) -> None:
 
     from reconciler.operations._manifests import validate as check
 
+    fmt = chosen_format(output_format, as_json)
     checks = check(paths)
-    if output == "json":
+    if fmt == "json":
         stacks = [
             {"paths": list(c.paths), "valid": True, "stack": c.stack, "resources": list(c.resources)} if c.valid
             else {"paths": list(c.paths), "valid": False, "problems": [p.to_dict() for p in c.problems]}

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from reconciler.cli._common import confirm, engine_options, files_option, listener, seconds, setup_logging
-from reconciler.cli._errors import EXIT_ERROR
+from reconciler.cli._common import (
+    chosen_format,
+    confirm,
+    engine_options,
+    files_option,
+    format_options,
+    listener,
+    move_option,
+    seconds,
+    setup_logging,
+)
+from reconciler.cli._errors import EXIT_CHANGES, EXIT_ERROR
 
 
 @click.command("import")
 @files_option
 @engine_options
+@move_option
 @click.argument("address")
 @click.argument("remote_id")
 def import_(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
-            verbose: int, address: str, remote_id: str) -> None:
+            verbose: int, address: str, remote_id: str, allow_endpoint_change: bool) -> None:
     """Record an existing trainer job or deployment under ADDRESS of the manifests.
 
     Differences between the manifest and the remote resource show up in the next plan.
@@ -24,7 +36,7 @@ def import_(files: tuple[str, ...], endpoint: str | None, state_location: str | 
     from reconciler import operations
 
     setup_logging(verbose)
-    session = operations.open_session(files, endpoint, state_location)
+    session = operations.open_session(files, endpoint, state_location, allow_endpoint_change=allow_endpoint_change)
     operations.import_resource(session, address, remote_id, lock_timeout_s=seconds(lock_timeout),
                                listener=listener())
     click.echo(f"Imported {remote_id} as {address}. Run 'fwctl plan' to see how it differs from the manifest.")
@@ -33,65 +45,120 @@ def import_(files: tuple[str, ...], endpoint: str | None, state_location: str | 
 @click.command()
 @files_option
 @engine_options
-@click.option("--delete", "delete_them", is_flag=True, help="Delete the orphans (after confirmation).")
+@click.option("--delete", "delete_them", is_flag=True,
+              help="Delete the orphans (after confirmation), holding the state lock as apply does.")
 @click.option("--auto-approve", is_flag=True, help="Do not ask before deleting.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--grace", default="10m", show_default=True, metavar="DURATION",
+              help="Do not count what was created less than this long ago (an apply may be about to record it).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when orphans are found (and not deleted), 0 when none.")
+@format_options("text", "json")
 def orphans(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
-            verbose: int, delete_them: bool, auto_approve: bool, as_json: bool) -> None:
-    """List trainers and deployments fwctl created for this stack that no state references."""
-    import json
+            verbose: int, delete_them: bool, auto_approve: bool, grace: str, detailed_exitcode: bool,
+            output_format: str | None, as_json: bool) -> None:
+    """List trainers and deployments fwctl created for this stack that no state references.
 
+    Not counted: what the state holds or is creating, what was created within --grace, and what
+    onDestroy: retain kept on purpose. --delete waits for the state lock (--lock-timeout) and never
+    deletes beside an apply. Exit status 0, or with --detailed-exitcode 2 when orphans are found
+    (the nightly leak check).
+    """
     from reconciler import operations
+    from reconciler.render import plural
 
+    fmt = chosen_format(output_format, as_json)
+    grace_s = seconds(grace, "--grace")
     setup_logging(verbose)
     session = operations.open_session(files, endpoint, state_location)
-    found = operations.list_orphans(session, listener=listener())
-    if as_json:
-        click.echo(json.dumps([{**o.__dict__, "spent_usd": round(o.spent_usd, 2)} for o in found], indent=2))
-    elif not found:
-        click.echo(f"No orphans: everything fwctl created for stack {session.stack} is in its state.")
+    if not delete_them:
+        survey = operations.list_orphans(session, grace_s=grace_s, listener=listener())
+        _print_orphans(survey, session.stack, fmt)
+        if survey.orphans and detailed_exitcode:
+            sys.exit(EXIT_CHANGES)
+        return
+    with operations.locked_orphans(session, grace_s=grace_s, lock_timeout_s=seconds(lock_timeout),
+                                   listener=listener()) as survey:
+        _print_orphans(survey, session.stack, fmt)
+        if survey.orphans:
+            confirm(auto_approve, f"deletion of {plural(len(survey.orphans), 'orphan')}")
+            click.echo(f"Deleted {plural(operations.delete_orphans(session, survey.orphans), 'orphan')}.",
+                       err=fmt == "json")
+
+
+def _print_orphans(survey: Any, stack: str, fmt: str) -> None:
+    import json
+
+    from reconciler.model.duration import format_duration
+    from reconciler.render import plural
+
+    found = survey.orphans
+    notes = []
+    if survey.recent:
+        it = "it" if len(survey.recent) == 1 else "them"
+        notes.append(f"Not counted: {plural(len(survey.recent), 'resource')} created less than "
+                     f"{format_duration(int(survey.grace_s))} ago ({', '.join(o.remote_id for o in survey.recent)}): "
+                     f"an apply may be about to record {it}; --grace 0s counts {it}.")
+    if survey.retained:
+        notes.append(f"Retained, not counted: {', '.join(o.remote_id for o in survey.retained)} "
+                     "(onDestroy: retain; annotated fwctl.dev/retained).")
+    if fmt == "json":
+        click.echo(json.dumps([{"kind": o.kind, "remote_id": o.remote_id, "name": o.name, "state": o.state,
+                                "age_hours": o.age_hours, "accelerators": o.accelerators,
+                                "hourly_usd": o.hourly_usd, "spent_usd": round(o.spent_usd, 2)} for o in found],
+                              indent=2))
+        for note in notes:
+            click.echo(note, err=True)
+        return
+    if not found:
+        click.echo(f"No orphans: everything fwctl created for stack {stack} is in its state."
+                   if not notes else f"No orphans for stack {stack}.")
     else:
         click.echo(f"{'kind':11} {'id':44} {'state':20} {'age':>8} {'accelerators':24} {'$/h':>7} {'spent $':>9}")
         for o in found:
             click.echo(f"{o.kind:11} {o.remote_id:44} {o.state:20} {o.age_hours:7.1f}h {o.accelerators:24} "
                        f"{o.hourly_usd:7.2f} {o.spent_usd:9.2f}")
         total = sum(o.hourly_usd for o in found)
-        click.echo(f"\n{len(found)} orphans burning about ${total:.2f}/h (estimated on-demand prices).")
-    if not delete_them or not found:
-        return
-    confirm(auto_approve, f"deletion of {len(found)} orphans")
-    click.echo(f"Deleted {operations.delete_orphans(session, found)} orphans.")
+        click.echo(f"\n{plural(len(found), 'orphan')} burning about ${total:.2f}/h (estimated on-demand prices).")
+    for note in notes:
+        click.echo(note)
 
 
 @click.command()
 @files_option
 @click.option("--endpoint", metavar="URL|local", help="Control plane to use (default: see README).")
 @click.option("--state", "state_location", metavar="PATH|URL", envvar="FWCTL_STATE", help="State location.")
-@click.option("--json", "as_json", is_flag=True, help="Print the health report as JSON.")
+@format_options("text", "json")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when something is OutOfSync (and nothing Degraded or Missing).")
 @click.option("--probe-timeout", default="30s", show_default=True, metavar="DURATION",
               help="Budget of each trainer's health probe (healthz, JWT exchange, tinker capabilities).")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-def status(files: tuple[str, ...], endpoint: str | None, state_location: str | None, as_json: bool,
-           probe_timeout: str, verbose: int) -> None:
-    """Live health of every resource: Healthy, Progressing, Degraded, Suspended or Missing, and why.
+def status(files: tuple[str, ...], endpoint: str | None, state_location: str | None, output_format: str | None,
+           as_json: bool, detailed_exitcode: bool, probe_timeout: str, verbose: int) -> None:
+    """Live health and sync of every resource, and why.
 
-    Exit status 1 when anything is Degraded or Missing, 0 otherwise.
+    Health: Healthy, Progressing, Degraded, Suspended or Missing. Sync: Synced, or OutOfSync when
+    apply would change it (Unknown when no plan can be made). Exit status 1 when anything is
+    Degraded or Missing; else, with --detailed-exitcode, 2 when anything is not Synced; else 0.
     """
     import json
 
     from reconciler import operations
 
+    fmt = chosen_format(output_format, as_json)
     setup_logging(verbose)
     session = operations.open_session(files, endpoint, state_location)
     report = operations.status(session, probe_timeout_s=seconds(probe_timeout, "--probe-timeout"),
                                listener=listener())
-    if as_json:
-        click.echo(json.dumps({"stack": report.stack, "healthy": report.healthy,
+    if fmt == "json":
+        click.echo(json.dumps({"stack": report.stack, "healthy": report.healthy, "synced": report.synced,
                                "resources": [r.to_dict() for r in report.resources]}, indent=2))
     else:
         width = max((len(r.address) for r in report.resources), default=7)
-        click.echo(f"{'ADDRESS':<{width}}  {'HEALTH':<11}  REASON")
+        click.echo(f"{'ADDRESS':<{width}}  {'HEALTH':<11}  {'SYNC':<9}  REASON")
         for r in report.resources:
-            click.echo(f"{r.address:<{width}}  {r.health.value:<11}  {r.reason}")
+            why = f"{r.reason}; {r.sync_reason}" if r.sync_reason else r.reason
+            click.echo(f"{r.address:<{width}}  {r.health.value:<11}  {r.sync.value:<9}  {why}")
     if not report.healthy:
         sys.exit(EXIT_ERROR)
+    if detailed_exitcode and not report.synced:
+        sys.exit(EXIT_CHANGES)

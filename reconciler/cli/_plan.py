@@ -12,32 +12,43 @@ from reconciler.cli._common import (
     engine_options,
     files_option,
     listener,
+    move_option,
     print_plan,
     seconds,
     setup_logging,
 )
-from reconciler.cli._errors import EXIT_CHANGES, Fail
+from reconciler.cli._errors import EXIT_CHANGES, EXIT_INTERRUPTED, Fail
+from reconciler.cli._refresh import APPLY_HELP as APPLY_REFRESH_HELP
+from reconciler.cli._refresh import PLAN_HELP as PLAN_REFRESH_HELP
+from reconciler.cli._refresh import apply_refresh_only, plan_refresh_only, refresh_only_usage
 
 if TYPE_CHECKING:
-    from reconciler.operations import Applied, Refreshed
+    from reconciler.operations import Applied
 
 
 @click.command()
-@click.option("--refresh-only", is_flag=True,
-              help="Bring state in line with the platform without proposing changes (drift check).")
+@click.option("--refresh-only", is_flag=True, help=PLAN_REFRESH_HELP)
 @files_option
 @engine_options
+@move_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending, 0 when none.")
 @click.option("--destroy", "destroy", is_flag=True, help="Plan the destruction of everything in state.")
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR",
+              help="Replace ADDR although nothing forces it (repeatable).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default=None,
               help="Output: text (default), json (schemas/plan.schema.json) or markdown (for a pull request).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--out", "out_file", metavar="FILE", help="Also save the plan (with its manifests) for `fwctl apply FILE`.")
 def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
          verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], output_format: str | None,
-         as_json: bool, out_file: str | None, refresh_only: bool) -> None:
-    """Show what apply would do, and why."""
+         as_json: bool, out_file: str | None, refresh_only: bool, allow_endpoint_change: bool,
+         replace: tuple[str, ...] = ()) -> None:
+    """Show what apply would do, and why.
+
+    With --refresh-only, show what changed on the platform since the state was written; the state
+    is not written (`fwctl apply --refresh-only` records it).
+    """
     import json
 
     from reconciler import operations
@@ -45,15 +56,16 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json conflicts with --format " + str(output_format))
     output_format = "json" if as_json else output_format or "text"
-    setup_logging(verbose)
-    session = operations.open_session(files, endpoint, state_location)
     if refresh_only:
-        refreshed = operations.refresh_only(session, lock_timeout_s=seconds(lock_timeout), listener=listener())
-        _print_drift(refreshed, output_format == "json")
-        if detailed_exitcode and refreshed.drifts:
-            sys.exit(EXIT_CHANGES)
+        refresh_only_usage(destroy=destroy, targets=targets, out_file=out_file, output_format=output_format,
+                           replace=replace)
+    setup_logging(verbose)
+    session = operations.open_session(files, endpoint, state_location, allow_endpoint_change=allow_endpoint_change)
+    if refresh_only:
+        plan_refresh_only(session, lock_timeout=lock_timeout, as_json=output_format == "json",
+                          detailed_exitcode=detailed_exitcode)
         return
-    result = operations.plan(session, operations.PlanOptions(destroy=destroy, targets=targets),
+    result = operations.plan(session, operations.PlanOptions(destroy=destroy, targets=targets, replace=replace),
                              lock_timeout_s=seconds(lock_timeout), listener=listener())
     if output_format == "json":
         from reconciler.render import plan_json
@@ -73,24 +85,10 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
         sys.exit(EXIT_CHANGES)
 
 
-def _print_drift(refreshed: Refreshed, as_json: bool) -> None:
-    import json
-
-    drifts = refreshed.drifts
-    if as_json:
-        click.echo(json.dumps({"drift": [{"address": d.address, "message": d.message} for d in drifts]}, indent=2))
-    elif drifts:
-        click.echo("Objects have changed outside of fwctl (the state now records them):\n")
-        for d in drifts:
-            click.echo(f"  {d.address}: {d.message}")
-        click.echo(f"\nDrift: {len(drifts)} changes found. Run 'fwctl plan' to see what apply would do about them.")
-    else:
-        click.echo("No drift: the platform matches what fwctl recorded.")
-
-
 def _apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
            verbose: int, *, auto_approve: bool, parallelism: int, destroy: bool = False,
-           targets: tuple[str, ...] = (), plan_file: str | None = None) -> None:
+           targets: tuple[str, ...] = (), plan_file: str | None = None, allow_endpoint_change: bool = False,
+           replace: tuple[str, ...] = ()) -> None:
     """apply and destroy, fresh or saved: one path."""
     import signal
 
@@ -102,14 +100,17 @@ def _apply(files: tuple[str, ...], endpoint: str | None, state_location: str | N
     setup_logging(verbose)
     request = operations.ApplyRequest(files=files, endpoint=endpoint, state=state_location,
                                       lock_timeout_s=seconds(lock_timeout),
-                                      options=operations.PlanOptions(destroy=destroy, targets=targets),
-                                      plan_file=plan_file)
+                                      options=operations.PlanOptions(destroy=destroy, targets=targets, replace=replace),
+                                      plan_file=plan_file, allow_endpoint_change=allow_endpoint_change)
     again = "make a new plan" if plan_file else "run apply again"
     outcome = None
     try:
         with operations.prepare_apply(request, listener()) as prepared:
             print_plan(prepared.plan)
-            if prepared.plan.has_changes:
+            if prepared.moves:
+                click.echo(f"The state moves to endpoint {prepared.session.endpoint.url} "
+                           f"(account {prepared.plan.account}).")
+            if prepared.has_changes:
                 if not prepared.saved:
                     confirm(auto_approve, prepared.what)
                 reporter = _reporter()
@@ -118,7 +119,8 @@ def _apply(files: tuple[str, ...], endpoint: str | None, state_location: str | N
                 finally:
                     reporter.close()
     except KeyboardInterrupt:
-        raise Fail(f"interrupted: finished changes are recorded in state; {again} to continue") from None
+        raise Fail(f"interrupted: finished changes are recorded in state; {again} to continue",
+                   EXIT_INTERRUPTED) from None
     if outcome is not None:
         _report(outcome)
 
@@ -133,7 +135,9 @@ def _report(outcome: Applied) -> None:
     what = outcome.what.capitalize()
     click.echo("")
     if outcome.ok:
-        click.echo(f"{what} complete: {len(outcome.done)} changes carried out.")
+        from reconciler.render import plural
+
+        click.echo(f"{what} complete: {plural(len(outcome.done), 'change')} carried out.")
         return
     lines = [f"{what} failed: {len(outcome.done)} done, {len(outcome.failed)} failed, "
              f"{len(outcome.skipped)} skipped."]
@@ -145,31 +149,52 @@ def _report(outcome: Applied) -> None:
 @click.command()
 @files_option
 @engine_options
+@move_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
+@click.option("--parallelism", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Mutating requests (create, update, delete, resume, hot load) in flight at once; "
+                   "a resource waiting to be ready holds none.")
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Limit to ADDR and its dependencies.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR",
+              help="Replace ADDR although nothing forces it (repeatable).")
+@click.option("--refresh-only", is_flag=True, help=APPLY_REFRESH_HELP)
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
 def apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
           verbose: int, auto_approve: bool, parallelism: int, targets: tuple[str, ...],
-          plan_file: str | None) -> None:
+          plan_file: str | None, refresh_only: bool, allow_endpoint_change: bool,
+          replace: tuple[str, ...] = ()) -> None:
     """Make the account match the manifests.
 
     With PLAN_FILE (from `fwctl plan --out`), carry out exactly that plan, without asking: it is refused
     if the state moved since it was made, or it was made for another stack, endpoint or account.
+    With --refresh-only, record in the state what changed on the platform, changing nothing there.
     """
-    if plan_file and targets:
-        raise click.UsageError("--target cannot be used with a saved plan; give it to `fwctl plan --out`")
+    if refresh_only:
+        refresh_only_usage(targets=targets, plan_file=plan_file, replace=replace)
+        apply_refresh_only(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
+                           allow_endpoint_change=allow_endpoint_change)
+        return
+    if plan_file and (targets or replace):
+        flag = "--target" if targets else "--replace"
+        raise click.UsageError(f"{flag} cannot be used with a saved plan; give it to `fwctl plan --out`")
     _apply(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
-           parallelism=parallelism, targets=targets, plan_file=plan_file or None)
+           parallelism=parallelism, targets=targets, plan_file=plan_file or None,
+           allow_endpoint_change=allow_endpoint_change, replace=replace)
 
 
 @click.command()
 @files_option
 @engine_options
+@move_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=10, show_default=True, help="Changes carried out at once.")
+@click.option("--parallelism", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Mutating requests (create, update, delete, resume, hot load) in flight at once; "
+                   "a resource waiting to be ready holds none.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR",
+              help="Destroy only ADDR and what depends on it (repeatable).")
 def destroy(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
-            verbose: int, auto_approve: bool, parallelism: int) -> None:
+            verbose: int, auto_approve: bool, parallelism: int, allow_endpoint_change: bool,
+            targets: tuple[str, ...] = ()) -> None:
     """Tear the stack down: trainers deleted, deployments scaled to zero (or per onDestroy)."""
     _apply(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
-           parallelism=parallelism, destroy=True)
+           parallelism=parallelism, destroy=True, targets=targets, allow_endpoint_change=allow_endpoint_change)

@@ -6,19 +6,24 @@ from typing import Any
 
 import click
 
-from reconciler.cli._common import listener, print_plan, seconds, state_options
+from reconciler.cli._common import chosen_format, format_options, listener, print_plan, seconds, state_options
 from reconciler.cli._errors import Fail
 
 
 @click.command()
 @state_options
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON (a saved plan: schemas/plan.schema.json).")
+@format_options("text", "json")
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
-def show(files: tuple[str, ...], state_location: str | None, stack: str | None, as_json: bool,
-         plan_file: str | None) -> None:
-    """Show what fwctl manages: remote ids, attachments, served snapshots; or a saved plan."""
+def show(files: tuple[str, ...], state_location: str | None, stack: str | None, output_format: str | None,
+         as_json: bool, plan_file: str | None) -> None:
+    """Show what fwctl manages: remote ids, attachments, served snapshots; or a saved plan.
+
+    JSON: the state document, or a saved plan in the plan format (schemas/plan.schema.json).
+    """
     from reconciler import operations
     from reconciler.render import state_text
+
+    as_json = chosen_format(output_format, as_json) == "json"
 
     if plan_file:
         import json
@@ -41,16 +46,20 @@ def show(files: tuple[str, ...], state_location: str | None, stack: str | None, 
 @click.command()
 @click.argument("name", required=False)
 @state_options
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@format_options("text", "json")
 def output(name: str | None, files: tuple[str, ...], state_location: str | None, stack: str | None,
-           as_json: bool) -> None:
-    """What a training loop needs: job ids, gateway URLs, inference models, attachments."""
+           output_format: str | None, as_json: bool) -> None:
+    """What a training loop needs: job ids, gateway URLs, inference models, attachments.
+
+    Exit status 1 when there is no state yet.
+    """
     import json
 
     from reconciler import operations
 
+    fmt = chosen_format(output_format, as_json)
     data = operations.outputs(operations.open_state_session(files, state_location, stack), name)
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     for address, values in data.items():
@@ -125,12 +134,15 @@ def force_unlock(lock_id: str, files: tuple[str, ...], state_location: str | Non
 
 @state.command("history")
 @state_options
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def state_history(files: tuple[str, ...], state_location: str | None, stack: str | None, as_json: bool) -> None:
+@format_options("text", "json")
+def state_history(files: tuple[str, ...], state_location: str | None, stack: str | None,
+                  output_format: str | None, as_json: bool) -> None:
     """Every version kept, oldest first (a local file keeps the current one and its backup)."""
     import json
 
     from reconciler import operations
+
+    as_json = chosen_format(output_format, as_json) == "json"
 
     session = operations.open_state_session(files, state_location, stack)
     rows = operations.state_history(session)
@@ -182,12 +194,13 @@ def state_migrate(files: tuple[str, ...], state_location: str | None, stack: str
                   lock_timeout: str) -> None:
     """Copy the current state (and the versions kept of its lineage) to another backend."""
     from reconciler import operations
+    from reconciler.render import plural
 
     session = operations.open_state_session(files, state_location, stack)
     done = operations.migrate_state(session, target_url, lock_timeout_s=seconds(lock_timeout), listener=listener())
     if not done.copied:
         click.echo(f"{done.target} already holds serial {done.doc.serial}; nothing to copy.")
         return
-    kept = f" with {done.earlier} earlier version(s)" if done.earlier else ""
+    kept = f" with {plural(done.earlier, 'earlier version')}" if done.earlier else ""
     click.echo(f"Copied serial {done.doc.serial} (lineage {done.doc.lineage}){kept} from {done.source} to "
                f"{done.target}; point --state / FWCTL_STATE at it.")

@@ -1,27 +1,45 @@
 """What Trainer and ReferenceTrainer share: both are RLOR trainer jobs on the platform.
 
 Trainer jobs cannot be edited in place: every compared field forces replacement. Job ids are
-chosen client-side, ``<stack>-<name>-<6 hex>`` derived from the state's lineage, the name and the
-state's serial, so plans are deterministic and a retried create finds its job.
+chosen client-side, ``<stack>-<name>-<6 hex>``, so every plan of the same state names the same jobs,
+apply creates exactly those, and a retried create finds its job:
+
+- a stack with state: the hex is derived from the state's lineage, the name and the state's serial
+  (a replacement takes the next serial's), so ids never repeat across lineages;
+- a stack with no state yet: from the stack and the name alone, the first of a chain of candidates
+  (attempt 0, 1, ...) whose job is not a tombstone: the platform never reuses a deleted job's id,
+  and refresh reads the chain (``Reads.fresh_ids``) up to its first unused id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.diff import FieldRule, FieldTable
+from reconciler.kinds._replace import (
+    plan_deposed_removal,
+    plan_interrupted,
+    plan_replace,
+    removal_target,
+    set_aside,
+    wait_job_gone,
+)
 from reconciler.kinds.base import (
     ApplyContext,
     ChangeFailed,
     ImportRefused,
     Kind,
+    Known,
     Orphan,
     PlanContext,
+    Reads,
     Settings,
+    deposed_address,
+    deposed_from,
     settings_of,
 )
 from reconciler.model.address import name_of
@@ -30,7 +48,6 @@ from reconciler.model.ownership import DISPLAY_PREFIX
 from reconciler.model.plan import Action
 from reconciler.model.remote import (
     JOB_PAUSED,
-    TOMBSTONE_JOB_STATES,
     Observed,
     TrainerConfig,
     TrainerJob,
@@ -40,19 +57,22 @@ from reconciler.model.state import ResourceState, ResourceStatus
 if TYPE_CHECKING:
     from reconciler.provider.base import Provider
 
+# echoed=False: a create accepts it, a read never shows it (the public ``ReinforcementFineTuningStep`` /
+# ``TrainingConfig`` types have no such field; ``trainingShape`` is a create query parameter): compared
+# with the value state recorded as last applied.
 TRAINER_FIELDS = FieldTable(
     FieldRule("base_model", "baseModel"),
     FieldRule("lora_rank", "loraRank"),
     FieldRule("learning_rate", "learningRate"),
-    FieldRule("training_shape", "trainingShape", versioned=True),
-    FieldRule("accelerator_type", "accelerator.type"),
-    FieldRule("accelerator_count", "accelerator.count"),
+    FieldRule("training_shape", "trainingShape", versioned=True, echoed=False),
+    FieldRule("accelerator_type", "accelerator.type", echoed=False),
+    FieldRule("accelerator_count", "accelerator.count", echoed=False),
     FieldRule("node_count", "nodeCount"),
     FieldRule("max_context_length", "maxContextLength"),
-    FieldRule("replica_count", "replicaCount"),
+    FieldRule("replica_count", "replicaCount", echoed=False),
     FieldRule("region", "region"),
     FieldRule("display_name", "displayName"),
-    FieldRule("inactivity_timeout", "inactivityTimeout"),
+    FieldRule("inactivity_timeout", "inactivityTimeout", echoed=False),
     FieldRule("forward_only", "forwardOnly"),
     FieldRule("hot_load_deployment_id", "hotLoadDeploymentId"),
 )
@@ -63,31 +83,79 @@ def trainer_view(config: TrainerConfig) -> dict[str, Any]:
     return TRAINER_FIELDS.view(config)
 
 
+def observed_trainer_view(job: TrainerJob, prior: ResourceState | None) -> dict[str, Any]:
+    """What ``job`` has, by manifest path: read from the platform, and for the fields it does not
+    return, the values state last applied to this same job (none for a job fwctl did not create)."""
+    recorded = prior.applied if prior is not None and prior.remote_id == job.job_id else None
+    return TRAINER_FIELDS.observed(job.config, recorded)
+
+
+def unverified_reason(paths: Iterable[str]) -> tuple[str, ...]:
+    """The plan's note on declared fields fwctl cannot check on the platform."""
+    paths = tuple(paths)
+    if not paths:
+        return ()
+    return (f"not verified: the platform does not return {', '.join(paths)}, and fwctl did not apply "
+            "them to this resource; they are assumed to be as declared",)
+
+
 def job_id_for(stack: str, name: str, seed: str, generation: int) -> str:
-    suffix = hashlib.sha256(f"{seed}:{name}:{generation}".encode()).hexdigest()[:6]
+    """``<stack>-<name>-<6 hex>``: the hex from the seed (the state's lineage; the stack when there is
+    no state yet), the name and the generation (the state's serial, or the attempt of a fresh chain)."""
+    suffix = hashlib.sha256(f"{seed or stack}:{name}:{generation}".encode()).hexdigest()[:6]
     return f"{stack}-{name}-{suffix}"
+
+
+def fresh_job_ids(stack: str, name: str) -> Callable[[int], str]:
+    """The candidate ids, by attempt, of a trainer of a stack that has no state yet."""
+    return lambda attempt: job_id_for(stack, name, "", attempt)
+
+
+def first_unused(candidates: Callable[[int], str], trainers: Mapping[str, TrainerJob | None], *,
+                 live_ok: bool, skip: str | None = None) -> str:
+    """The first candidate no job holds (one the refresh did not read counts as unused); with
+    ``live_ok`` also the first one a live (not deleted) job holds: it is adopted."""
+    attempt = 0
+    while True:
+        candidate = candidates(attempt)
+        job = trainers.get(candidate)
+        if candidate != skip and (job is None or (live_ok and not job.gone)):
+            return candidate
+        attempt += 1
 
 
 def display_name(stack: str, name: str) -> str:
     return f"{DISPLAY_PREFIX}{stack}/{name}"[:63]
 
 
-def owner_of(job: TrainerJob) -> str | None:
-    """The stack a trainer job's display name marks it as managed by."""
-    display = job.config.display_name or ""
+def marked_stack(display: str | None) -> str | None:
+    """The stack a ``fwctl:<stack>/<name>`` display name marks a resource as managed by."""
+    display = display or ""
     return display[len(DISPLAY_PREFIX):].split("/")[0] if display.startswith(DISPLAY_PREFIX) else None
 
 
-def trainer_is_ours(job: TrainerJob, stack: str) -> bool:
-    if owner_of(job) == stack:
-        return True
-    return bool(re.fullmatch(rf"{re.escape(stack)}-[a-z0-9-]+-[0-9a-f]{{6}}", job.job_id))
+def owner_of(job: TrainerJob) -> str | None:
+    """The stack a trainer job's display name marks it as managed by."""
+    return marked_stack(job.config.display_name)
+
+
+def trainer_is_ours(job: TrainerJob, stack: str, names: frozenset[str] | None = None) -> bool:
+    """Marked as this stack's: by its display name, else (a display name of its own) by its job id,
+    ``<stack>-<name>-<6 hex>`` with one of ``names`` (any name when None). Another stack's display
+    name wins, and ``names`` keeps stack ``a`` from claiming stack ``a-b``'s ``a-b-policy-0a1b2c``."""
+    owner = owner_of(job)
+    if owner is not None:
+        return owner == stack
+    match = re.fullmatch(rf"{re.escape(stack)}-([a-z0-9-]+)-[0-9a-f]{{6}}", job.job_id)
+    return match is not None and (names is None or match.group(1) in names)
 
 
 class JobSettings(Settings):
     config: TrainerConfig | None = None
     job_name: str | None = None
     shared_with: str | None = None  # a ReferenceTrainer that is a shared session on this policy
+    keep_prior: bool = False  # a createBeforeDestroy replace: the prior job stays until its successor is used
+    deposed: str | None = None  # a replace: where the prior job is recorded until it is gone
 
 
 class JobKind(Kind):
@@ -104,33 +172,46 @@ class JobKind(Kind):
             return explicit
         prior = ctx.prior.get(address)
         if prior is not None:
-            if prior.pending and prior.pending.remote_id:
-                return prior.pending.remote_id
+            pending = prior.pending.remote_id if prior.pending else None
+            if pending:
+                job = ctx.trainer_job(pending)
+                if job is None or not job.gone:  # not created yet, or created: finished under that id
+                    return pending
+                # deleted meanwhile (the platform never reuses a deleted job's id): the next generation's
+                return self.replacement_id(name, pending, ctx)
             if prior.remote_id:
                 job = ctx.trainer_job(prior.remote_id)
                 if job is not None and not job.gone:
                     return prior.remote_id
+        if not ctx.id_seed:  # no state yet: from the stack and the name, past any deleted job's id
+            return first_unused(fresh_job_ids(ctx.stack, name), ctx.observed.trainers, live_ok=True)
         job_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation)
         if prior is not None and prior.remote_id == job_id:  # a tombstone cannot be reused
             job_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 1)
         return job_id
 
+    def replacement_id(self, name: str, current: str, ctx: PlanContext) -> str:
+        """The id of the job that replaces ``current``: the next generation's (never ``current``)."""
+        if not ctx.id_seed:
+            return first_unused(fresh_job_ids(ctx.stack, name), ctx.observed.trainers, live_ok=False, skip=current)
+        new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 1)
+        return new_id if new_id != current else job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 2)
+
+    def add_fresh_id_reads(self, address: str, name: str, known: Known, reads: Reads) -> None:
+        """A stack with no state yet: have refresh read the candidate ids of ``address``."""
+        if known.state is None:
+            reads.fresh_ids[address] = fresh_job_ids(known.stack, name)
+
     def plan_job(self, ctx: PlanContext, address: str, config: TrainerConfig, job_id: str, explicit: bool,
                  ignore: Iterable[str], settings: JobSettings) -> None:
         kind = self.name
         prior = ctx.prior.get(address)
-        prior_job_id = prior.remote_id if prior else None
         after = trainer_view(config)
         settings = settings.model_copy(update={"job_name": ctx.observed.trainer_name(job_id), "config": config})
         job = ctx.trainer_job(job_id)
-        pending = prior.pending if prior else None
-
-        if pending is not None and prior is not None and prior.pending_create == job_id:
-            action = Action.REPLACE if pending.operation == "replace" else Action.CREATE
-            ctx.add(address, kind, action, settings, remote_id=job_id,
-                    prior_remote_id=prior_job_id if prior_job_id != job_id else None,
-                    before=prior.applied if prior else None, after=after,
-                    reasons=(f"finishing an interrupted {pending.operation} of trainer job {job_id}",))
+        started = prior.pending_create if prior is not None else None
+        if prior is not None and started and (started == job_id or not explicit):
+            plan_interrupted(kind, ctx, address, prior, job_id, settings, after)
             return
         if job is None or job.gone:
             if explicit and job is not None:
@@ -146,53 +227,59 @@ class JobKind(Kind):
             ctx.add(address, kind, Action.CREATE, settings, remote_id=job_id, after=after, reasons=reasons)
             return
 
-        before = trainer_view(job.config)
+        before = observed_trainer_view(job, prior)
         diffs = TRAINER_FIELDS.diffs(after, before, ignore=ignore)
+        unverified = unverified_reason(TRAINER_FIELDS.unverified(after, before, ignore=ignore))
         adopting = prior is None or prior.remote_id != job_id
-        if diffs and explicit:
+        forced = address in ctx.replace
+        if (diffs or forced) and explicit:
             for d in diffs:
                 ctx.error(address, f"spec.{d.path}",
                           f"differs from adopted trainer job {job_id} ({d.before!r} there, {d.after!r} here); "
                           "trainer jobs cannot be edited in place: remove spec.jobId to let fwctl replace it")
+            if forced and not diffs:
+                ctx.error(address, "spec.jobId", f"names the adopted trainer job {job_id}, which --replace would "
+                          "delete; remove spec.jobId to let fwctl replace it")
             return
-        if diffs:
-            name = name_of(address)
-            new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 1)
-            if new_id == job_id:
-                new_id = job_id_for(ctx.stack, name, ctx.id_seed, ctx.generation + 2)
+        if diffs or forced:
+            new_id = self.replacement_id(name_of(address), job_id, ctx)
             ctx.ids[address] = new_id
-            ctx.add(address, kind, Action.REPLACE,
-                    settings.model_copy(update={"job_name": ctx.observed.trainer_name(new_id)}),
-                    remote_id=new_id, prior_remote_id=job_id, before=before, after=after, diffs=diffs,
-                    replace_paths=tuple(d.path for d in diffs if d.forces_replacement),
-                    reasons=("trainer jobs cannot be edited in place",))
+            plan_replace(kind, ctx, address, settings, new_id=new_id, old_id=job_id, before=before, after=after,
+                         diffs=diffs, reasons=("trainer jobs cannot be edited in place",) if diffs
+                         else ("forced by --replace",))
             return
         if adopting:
             ctx.add(address, kind, Action.REATTACH, settings, remote_id=job_id, before=before, after=after,
-                    reasons=(f"adopting existing trainer job {job_id} ({job.state})",))
+                    reasons=(f"adopting existing trainer job {job_id} ({job.state})", *unverified))
             return
         if job.resumable:
             why = f": {job.status_message}" if job.status_message else ""
             ctx.add(address, kind, Action.RESUME, settings, remote_id=job_id, before=before, after=after,
-                    reasons=(f"trainer job {job_id} is {job.state}{why}",))
+                    reasons=(f"trainer job {job_id} is {job.state}{why}", *unverified))
             return
-        ctx.add(address, kind, Action.NOOP, settings, remote_id=job_id, before=before, after=after)
+        ctx.add(address, kind, Action.NOOP, settings, remote_id=job_id, before=before, after=after,
+                reasons=unverified)
 
     def plan_removal(self, address: str, prior: ResourceState, ctx: PlanContext) -> None:
         why = "removed from the manifests" if not ctx.destroy else "destroy"
         settings = JobSettings(destroy=ctx.destroy)
-        if not prior.remote_id:
+        job_id = removal_target(address, prior, ctx)
+        origin = deposed_from(address)
+        if origin is not None:  # a replaced job whose removal did not complete
+            plan_deposed_removal(self.name, address, origin, prior, ctx, settings)
+        elif not job_id:
             ctx.add(address, self.name, Action.FORGET, settings, reasons=(f"{why}; no remote resource",))
-        elif prior.lifecycle.get("onDestroy") == "retain":
-            ctx.add(address, self.name, Action.FORGET, settings, remote_id=prior.remote_id, before=prior.applied,
-                    reasons=(f"{why}; onDestroy: retain keeps trainer job {prior.remote_id} running",))
+        elif ctx.lifecycle_of(address).get("onDestroy") == "retain":
+            ctx.add(address, self.name, Action.FORGET, settings, remote_id=job_id, before=prior.applied,
+                    reasons=(f"{why}; onDestroy: retain keeps trainer job {job_id} running (a trainer job cannot "
+                             "be re-marked once created: fwctl orphans lists it from now on)",))
         else:
-            job = ctx.trainer_job(prior.remote_id)
+            job = ctx.trainer_job(job_id)
             if job is None or job.gone:
-                ctx.add(address, self.name, Action.FORGET, settings, remote_id=prior.remote_id,
-                        before=prior.applied, reasons=(f"{why}; trainer job {prior.remote_id} is already gone",))
+                ctx.add(address, self.name, Action.FORGET, settings, remote_id=job_id,
+                        before=prior.applied, reasons=(f"{why}; trainer job {job_id} is already gone",))
             else:
-                ctx.add(address, self.name, Action.DELETE, settings, remote_id=prior.remote_id,
+                ctx.add(address, self.name, Action.DELETE, settings, remote_id=job_id,
                         before=prior.applied, reasons=(f"{why}; onDestroy: delete",))
 
     # --- applying ---------------------------------------------------------------------------
@@ -214,14 +301,25 @@ class JobKind(Kind):
             else:
                 await ctx.recorder.set(change.address, None)
             return
+        recorded = ctx.recorder.get(change.address)
+        if action is Action.UPDATE and recorded is not None:  # lifecycle or labels only: nothing remote
+            await ctx.recorder.set(change.address, recorded.model_copy(update={
+                "lifecycle": dict(settings.lifecycle), "labels": dict(settings.labels)}))
+            ctx.mark_created()
+            ctx.mark_ready()
+            return
         if job_id is None:  # a shared-session reference: nothing remote
             await ctx.recorder.set(change.address, shared_state(ctx, settings))
             ctx.mark_created()
             return
         config = settings.config
         assert config is not None
+        prior_id = change.prior_remote_id if action is Action.REPLACE and change.prior_remote_id != job_id else None
         if action in (Action.CREATE, Action.REPLACE):
             await ctx.pending(action.value, job_id)
+            if prior_id:  # on record as deposed until gone; by default deleted now (GPU quota; serving pauses)
+                await set_aside(ctx, settings.deposed or deposed_address(change.address, prior_id), prior_id, job_id,
+                                keep=settings.keep_prior)
             await provider.create_trainer_job(job_id, config)
             ctx.mark_created()
             ctx.event("created", job_id)
@@ -236,10 +334,6 @@ class JobKind(Kind):
         job = await wait_job_ready(ctx, job_id, config)
         await ctx.recorder.set(change.address, await job_state(ctx, job))
         ctx.mark_ready()
-        if action is Action.REPLACE and change.prior_remote_id and change.prior_remote_id != job_id:
-            ctx.event("deleting", change.prior_remote_id)
-            await provider.delete_trainer_job(change.prior_remote_id)
-            await wait_job_gone(ctx, change.prior_remote_id)
 
     # --- reading back -----------------------------------------------------------------------
 
@@ -251,7 +345,7 @@ class JobKind(Kind):
         if job is None or job.gone:
             return [f"trainer job {held.remote_id} is gone ({job.state if job else 'not found'}); "
                     "dropped from state"], None
-        view = trainer_view(job.config)
+        view = observed_trainer_view(job, held)
         changes = TRAINER_FIELDS.drifted(held.applied, view)
         if job.state != held.outputs.get("state"):
             changes.append(f"state: {held.outputs.get('state')} -> {job.state}"
@@ -302,7 +396,8 @@ class JobKind(Kind):
         if declared and remote.config.base_model != declared:
             raise ImportRefused(f"{address}: {remote.job_id} serves {remote.config.base_model}, the manifest "
                                 f"declares {declared}; refusing to import a different model")
-        return imported_record(address, res, remote.job_id, remote.name, trainer_view(remote.config), remote.state)
+        return imported_record(address, res, remote.job_id, remote.name, TRAINER_FIELDS.readable(remote.config),
+                               remote.state)
 
 
 def imported_record(address: str, res: Any, remote_id: str, remote_name: str, view: dict[str, Any],
@@ -368,25 +463,33 @@ async def wait_job_ready(ctx: ApplyContext, job_id: str, config: TrainerConfig) 
     return latest["job"]
 
 
-async def wait_job_gone(ctx: ApplyContext, job_id: str) -> None:
-    async def check() -> bool:
-        job = await ctx.provider.get_trainer_job(job_id)
-        return job is None or job.state in TOMBSTONE_JOB_STATES
-
-    await ctx.poll.until(check, timeout=ctx.timeout("delete"), what=f"trainer job {job_id} to be deleted")
-
-
-def job_orphans(stack: str, referenced: set[str], trainers: list[TrainerJob], now: datetime) -> list[Orphan]:
+def job_orphans(stack: str, referenced: set[str], trainers: list[TrainerJob], now: datetime,
+                names: frozenset[str] | None = None) -> list[Orphan]:
     from reconciler.model.prices import hourly
 
     found: list[Orphan] = []
     for job in trainers:
-        if job.gone or job.job_id in referenced or not trainer_is_ours(job, stack):
+        if job.gone or job.job_id in referenced or not trainer_is_ours(job, stack, names):
             continue
         label, rate = hourly(job.config.accelerator_type, job.config.accelerator_count, job.config.node_count or 1)
+        if job.config.accelerator_type is None:  # not returned: from the accelerator-seconds it has used
+            label, rate = usage_rate(job, now)
         found.append(Orphan("trainer", job.job_id, job.name, job.state, age_hours(job.create_time, now), label,
-                            0.0 if job.resumable else rate))
+                            0.0 if job.resumable else rate, created=job.create_time))
     return found
+
+
+def usage_rate(job: TrainerJob, now: datetime) -> tuple[str, float]:
+    """("TYPE xN", USD/hour) from the accelerator-seconds a job has used since it was created (the
+    platform returns them; it does not return the job's accelerators)."""
+    from reconciler.model.prices import hourly
+
+    used = {k: v for k, v in job.accelerator_seconds.items() if v > 0}
+    elapsed = age_hours(job.create_time, now) * 3600
+    if not used or elapsed <= 0:
+        return hourly(None, None)
+    kind = max(used, key=lambda k: used[k])
+    return hourly(kind, max(1, round(used[kind] / elapsed)))
 
 
 def age_hours(created: datetime | None, now: datetime) -> float:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from reconciler.model.address import name_of
 from reconciler.model.errors import FwctlError
 from reconciler.model.health import ResourceHealth
-from reconciler.model.plan import Action, Change
+from reconciler.model.plan import Action, Change, FieldDiff
 from reconciler.model.problems import Problem
 from reconciler.model.remote import DeploymentInfo, Observed, TrainerConfig, TrainerJob
 from reconciler.model.resources import Resource
@@ -79,6 +79,37 @@ def declared_settings(res: Resource) -> dict[str, Any]:
     }
 
 
+#: The lifecycle settings a destroy without manifests reads from the state (the others only matter
+#: while planning with the manifests, which then govern).
+RECORDED_LIFECYCLE = ("onDestroy", "preventDestroy")
+
+
+def lifecycle_diffs(res: Resource, recorded: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """How the declared ``spec.lifecycle`` differs from the one the state records, in what a destroy
+    without manifests would use (a key the state lacks counts as its default)."""
+    lifecycle = getattr(res.spec, "lifecycle", None)
+    if lifecycle is None:
+        return ()
+    declared = lifecycle.model_dump(by_alias=True, mode="json")
+    defaults = type(lifecycle)().model_dump(by_alias=True, mode="json")
+    return tuple(FieldDiff(path=f"lifecycle.{key}", before=recorded.get(key, defaults[key]), after=declared[key])
+                 for key in RECORDED_LIFECYCLE if key in declared and recorded.get(key, defaults[key]) != declared[key])
+
+
+def deposed_address(address: str, remote_id: str) -> str:
+    """Where the state keeps a replaced job until it is deleted (``createBeforeDestroy``)."""
+    return f"{address}{DEPOSED}{remote_id}"
+
+
+def deposed_from(address: str) -> str | None:
+    """The address whose replaced remote resource ``address`` holds, or None."""
+    head, sep, _ = address.partition(DEPOSED)
+    return head if sep else None
+
+
+DEPOSED = "#deposed-"
+
+
 # --- references ---------------------------------------------------------------------------------
 
 
@@ -91,13 +122,17 @@ class PlanContext:
 
     stack: str
     stack_region: str | None
-    id_seed: str  # the lineage the state has or will have
+    id_seed: str  # the state's lineage; "" while the stack has no state (ids then come from the stack)
     generation: int  # the prior state's serial
     destroy: bool
     resources: Mapping[str, Resource]  # desired (empty for a destroy)
     prior: Mapping[str, ResourceState]
     observed: Observed
     locate: Callable[[str, str | None], str | None] | None = None
+    #: Everything the manifests declare, also for a destroy: their lifecycle governs, else the state's.
+    manifests: Mapping[str, Resource] = field(default_factory=dict)
+    replace: frozenset[str] = frozenset()  # --replace: addresses to replace although nothing changed
+    targeted: frozenset[str] | None = None  # --target: the addresses this plan carries out (None: all)
     ids: dict[str, str | None] = field(default_factory=dict)  # planned remote ids by address
     changes: dict[str, Change] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -107,7 +142,10 @@ class PlanContext:
         file: str | None = None
         line: int | None = None
         col: int | None = None
-        where = self.locate(address, fld) if self.locate else None
+        try:
+            where = self.locate(address, fld) if self.locate else None
+        except KeyError:  # an address only the state holds: nothing in the manifests to point at
+            where = None
         if where:
             rest, _, col_text = where.rpartition(":")
             file, _, line_text = rest.rpartition(":")
@@ -120,6 +158,18 @@ class PlanContext:
     def add(self, address: str, kind: str, action: Action, settings: Settings | None = None, **fields: Any) -> None:
         data = settings.model_dump(mode="json") if settings is not None else {}
         self.changes[address] = Change(address=address, kind=kind, action=action, settings=data, **fields)
+
+    def lifecycle_of(self, address: str) -> dict[str, Any]:
+        """The lifecycle that governs ``address``: as the manifests declare it, else as recorded."""
+        res = self.manifests.get(address)
+        if res is not None:
+            return dict(declared_settings(res)["lifecycle"])
+        prior = self.prior.get(address)
+        return dict(prior.lifecycle) if prior is not None else {}
+
+    def in_plan(self, address: str) -> bool:
+        """False for an address a targeted plan leaves out."""
+        return self.targeted is None or address in self.targeted
 
     def declared(self, model: type[R]) -> list[R]:
         """The desired resources of one kind, by its model class."""
@@ -143,7 +193,13 @@ class Reads:
     deployments: set[str] = field(default_factory=set)
     checkpoints: set[str] = field(default_factory=set)  # trainer job ids
     hot_load: dict[str, str] = field(default_factory=dict)  # deployment id -> base model
+    # The account's catalog, each name read once per plan: base models and shapes as declared.
+    models: set[str] = field(default_factory=set)
     training_shapes: set[str] = field(default_factory=set)
+    deployment_shapes: set[str] = field(default_factory=set)
+    # address -> its candidate trainer job ids by attempt (a stack with no state yet): refresh
+    # reads them in order up to the first one no job holds.
+    fresh_ids: dict[str, Callable[[int], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -214,7 +270,10 @@ HealthProbe = Callable[[str, TrainerConfig], Awaitable[None]]
 @dataclass
 class ApplyContext:
     """What one change's apply step gets: the provider, the state recorder, the poller, timeouts,
-    the reporter, and the two signals the scheduler waits on (created, ready)."""
+    the reporter, and the two signals the scheduler waits on (created, ready).
+
+    The executor's provider takes one ``--parallelism`` slot per mutating request while it runs;
+    reads and polls take none, so a kind waits for readiness freely."""
 
     change: Change
     provider: Provider
@@ -251,7 +310,8 @@ class ApplyContext:
             outputs=dict(prior.outputs) if prior else {},
             labels=dict(data.get("labels") or {}),
             lifecycle=dict(data.get("lifecycle") or {}),
-            depends_on=change.depends_on + change.after_created,
+            # a replaced job's removal is an edge of this apply only, not a dependency to record
+            depends_on=tuple(a for a in change.depends_on + change.after_created if deposed_from(a) is None),
         )
 
     async def pending(self, operation: str, remote_id: str | None) -> None:
@@ -275,6 +335,8 @@ class Orphan:
     age_hours: float
     accelerators: str
     hourly_usd: float
+    created: datetime | None = None  # None: the platform did not say (never taken as recent)
+    retained: bool = False  # kept on purpose (``onDestroy: retain``, marked when forgotten): never an orphan
 
     @property
     def spent_usd(self) -> float:
@@ -315,6 +377,9 @@ class Kind:
     def plan(self, res: Any, ctx: PlanContext) -> None:
         raise NotImplementedError
 
+    def check_catalog(self, res: Any, ctx: PlanContext) -> None:
+        """After ``plan``: report (``ctx.error``) what the account's catalog would make apply refuse."""
+
     def plan_removal(self, address: str, prior: ResourceState, ctx: PlanContext) -> None:
         why = "removed from the manifests" if not ctx.destroy else "destroy"
         ctx.add(address, self.name, Action.FORGET, Settings(destroy=ctx.destroy), reasons=(why,))
@@ -327,6 +392,11 @@ class Kind:
 
     async def apply(self, ctx: ApplyContext) -> None:
         raise NotImplementedError
+
+    async def forget(self, ctx: ApplyContext) -> None:
+        """A ``forget``: drop the address from state, leaving the remote resource as it is. A kind whose
+        resources can be re-marked overrides it to mark a retained one first (``fwctl orphans`` skips it)."""
+        await ctx.recorder.set(ctx.change.address, None)
 
     # --- reading back -----------------------------------------------------------------------
 
@@ -357,7 +427,10 @@ class Kind:
         raise ImportRefused(f"{self.name} resources cannot be imported")
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
-                deployments: list[DeploymentInfo], now: datetime) -> list[Orphan]:
+                deployments: list[DeploymentInfo], now: datetime,
+                names: frozenset[str] | None = None) -> list[Orphan]:
+        """This stack's marked resources that no state references (``referenced``). ``names``: the
+        names the stack declares or records, when a mark is only an id pattern (None: any name)."""
         return []
 
     async def delete_orphan(self, provider: Provider, remote_id: str) -> None:

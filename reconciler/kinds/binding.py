@@ -129,6 +129,15 @@ class SyncBindingKind(Kind):
         if trainer_change and trainer_change.action in (FRESH | {Action.RESUME}):
             verb = {"replace": "replaced", "resume": "resumed", "create": "re-created"}[trainer_change.action.value]
             reasons.append(f"{trainer_addr} is {verb}: {dep_addr} is re-pointed at {job_name}")
+            old = trainer_change.prior_remote_id
+            if trainer_change.action is Action.REPLACE and old and dep is not None:
+                if ctx.lifecycle_of(trainer_addr).get("createBeforeDestroy"):
+                    reasons.append(f"no pause: {dep_addr} keeps serving from {old} until {job_name} is ready; "
+                                   f"{old} is deleted after the re-point")
+                else:
+                    reasons.append(f"serving pauses: {old} is deleted before its replacement is created, and "
+                                   f"{dep_addr} is re-pointed only once that is ready (lifecycle.createBeforeDestroy: "
+                                   f"true on {trainer_addr} avoids the pause)")
         elif dep_change and dep_change.action in FRESH:
             reasons.append(f"{dep_addr} is re-created: it is attached to {job_name} again")
         if observed_trainer != job_name:
@@ -138,9 +147,17 @@ class SyncBindingKind(Kind):
         if spec.scope == "perTrainer" and transition and (observed_transition or "ASYNC") != transition:
             diffs.append(FieldDiff(path="transition", before=observed_transition, after=transition))
             reasons.append(f"transition type {observed_transition or 'ASYNC'} -> {transition}")
-        if reasons or diffs:
-            ctx.add(address, kind, Action.REATTACH, settings, remote_id=dep_id, before=before, after=after,
-                    diffs=tuple(diffs), reasons=tuple(reasons))
+        if address in ctx.replace and not reasons:
+            reasons.append(f"forced by --replace: {dep_addr} is attached to {job_name} again")
+        reattach = bool(reasons or diffs)
+        pinned = prior.outputs.get("snapshot")
+        if pinned and not spec.snapshot:  # the deployment keeps what it serves; the state drops the pin
+            diffs.append(FieldDiff(path="snapshot", before=pinned, after=None))
+            reasons.append(f"the pin is removed: {dep_addr} keeps serving {served or pinned} (nothing is "
+                           "reloaded); the state stops recording the pin")
+        if reasons or diffs:  # an unpin alone is recorded in the state only
+            ctx.add(address, kind, Action.REATTACH if reattach else Action.UPDATE, settings, remote_id=dep_id,
+                    before=before, after=after, diffs=tuple(diffs), reasons=tuple(reasons))
             return
         if spec.snapshot and served != spec.snapshot:
             ctx.add(address, kind, Action.HOTLOAD, settings, remote_id=dep_id, before=before, after=after,
@@ -273,12 +290,31 @@ class SyncBindingKind(Kind):
         if job is None or job.gone:
             return ResourceHealth(address, kind, Health.MISSING, f"trainer Trainer/{spec.trainer} has no live job",
                                   dep_id)
+        # A binding is no healthier than what it wires: Degraded or Suspended as its trainer or
+        # deployment is, Progressing (not Degraded) while either is still being created or rolled.
+        ends = ((f"Trainer/{spec.trainer}", trainer_health), (f"Deployment/{spec.deployment}", dep_health))
+
+        def end_in(state: Health) -> ResourceHealth | None:
+            for end, end_health in ends:
+                if end_health is not None and end_health.health is state:
+                    waiting = "waiting for " if state is Health.PROGRESSING else ""
+                    return ResourceHealth(address, kind, state, f"{waiting}{end} is {state}: {end_health.reason}",
+                                          dep_id)
+            return None
+
+        degraded = end_in(Health.DEGRADED)
+        if degraded is not None:
+            return degraded
         if dep.config.max_replicas == 0:
             return ResourceHealth(address, kind, Health.SUSPENDED, f"deployment {dep_id} is scaled to zero", dep_id)
+        suspended, waiting = end_in(Health.SUSPENDED), end_in(Health.PROGRESSING)
+        if suspended is not None:
+            return suspended
         if spec.scope == "perDeployment":
             if job.config.hot_load_deployment_id != dep_id:
-                return ResourceHealth(address, kind, Health.DEGRADED,
-                                      f"trainer job {job.job_id} is not created for deployment {dep_id}", dep_id)
+                return waiting or ResourceHealth(address, kind, Health.DEGRADED,
+                                                 f"trainer job {job.job_id} is not created for deployment {dep_id}",
+                                                 dep_id)
             attached = f"trainer job {job.job_id} feeds deployment {dep_id} (perDeployment)"
         else:
             if dep.config.hot_load_trainer_job != job.name:
@@ -286,9 +322,11 @@ class SyncBindingKind(Kind):
                     return ResourceHealth(address, kind, Health.PROGRESSING,
                                           f"deployment {dep_id} is UPDATING towards {job.name}", dep_id)
                 serves = dep.config.hot_load_trainer_job or "no trainer"
-                return ResourceHealth(address, kind, Health.DEGRADED,
-                                      f"deployment {dep_id} is attached to {serves}, not {job.name}", dep_id)
+                return waiting or ResourceHealth(address, kind, Health.DEGRADED,
+                                                 f"deployment {dep_id} is attached to {serves}, not {job.name}", dep_id)
             attached = f"deployment {dep_id} attached to {job.job_id}"
+        if waiting is not None:
+            return waiting
         if not dep.ready:
             return ResourceHealth(address, kind, Health.PROGRESSING, f"{attached}; deployment is {dep.state}", dep_id)
         status = observed.hot_load.get(dep_id) if dep_id else None

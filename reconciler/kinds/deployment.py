@@ -13,7 +13,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.diff import FieldRule, FieldTable
-from reconciler.kinds._jobs import age_hours, imported_record, refreshed
+from reconciler.kinds._catalog import check_deployment, read_catalog, sends
+from reconciler.kinds._jobs import (
+    age_hours,
+    display_name,
+    imported_record,
+    marked_stack,
+    refreshed,
+    unverified_reason,
+)
 from reconciler.kinds.base import (
     ApplyContext,
     ChangeFailed,
@@ -28,7 +36,13 @@ from reconciler.kinds.base import (
     settings_of,
 )
 from reconciler.model.health import Health, ResourceHealth
-from reconciler.model.ownership import ADDRESS_ANNOTATION, OWNER_ANNOTATION
+from reconciler.model.ownership import (
+    ADDRESS_ANNOTATION,
+    OWNER_ANNOTATION,
+    RETAINED_ANNOTATION,
+    is_retained_display,
+    retained_display,
+)
 from reconciler.model.plan import Action, FieldDiff
 from reconciler.model.remote import (
     DEPLOYMENT_DELETED,
@@ -44,8 +58,10 @@ from reconciler.model.state import ResourceState, ResourceStatus
 if TYPE_CHECKING:
     from reconciler.provider.base import Provider
 
-# Not compared: the attachment (the binding owns it, with the transition type when bound) and
-# acceptShapelessRisk, a create-time flag.
+# Not compared: the attachment (the binding owns it, with the transition type when bound),
+# acceptShapelessRisk, a create-time flag, and the display name (an ownership mark). echoed=False:
+# annotations are sent on create (as the SDK does) but the public Deployment type does not return
+# them, so they are compared with the value state recorded as last applied.
 DEPLOYMENT_FIELDS = FieldTable(
     FieldRule("base_model", "baseModel"),
     FieldRule("deployment_shape", "deploymentShape", versioned=True),
@@ -58,17 +74,36 @@ DEPLOYMENT_FIELDS = FieldTable(
     FieldRule("hot_load_bucket_type", "hotLoad.bucketType"),
     FieldRule("hot_load_transition", "hotLoad.transition", in_place=True),
     FieldRule("description", "description", in_place=True),
-    FieldRule("annotations", "annotations", in_place=True),
+    FieldRule("annotations", "annotations", in_place=True, echoed=False),
 )
 
-#: Fields the platform changes in place that no manifest path shows (the binding's attachment).
+#: Fields the platform changes in place that no manifest path shows (the binding's attachment; the
+#: display name, re-marked when a retained deployment is forgotten).
 ATTACHMENT = "hot_load_trainer_job"
-PATCHABLE = DEPLOYMENT_FIELDS.patchable_attrs | {ATTACHMENT}
+PATCHABLE = DEPLOYMENT_FIELDS.patchable_attrs | {ATTACHMENT, "display_name"}
 
 
 def deployment_view(config: DeploymentConfig, *, bound: bool = False) -> dict[str, Any]:
     # A bound deployment's transition type is reconciled by its SyncBinding, with the attachment.
     return DEPLOYMENT_FIELDS.view(config, without=("hotLoad.transition",) if bound else ())
+
+
+def observed_deployment_view(dep: DeploymentInfo, prior: ResourceState | None, *, bound: bool = False) -> dict[str, Any]:
+    """What ``dep`` has, by manifest path: read from the platform, and for the fields it does not return,
+    the values state last applied to this same deployment (none for one fwctl did not create)."""
+    recorded = prior.applied if prior is not None and prior.remote_id == dep.deployment_id else None
+    return DEPLOYMENT_FIELDS.observed(dep.config, recorded, without=("hotLoad.transition",) if bound else ())
+
+
+def deployment_owner(dep: DeploymentInfo) -> str | None:
+    """The stack that marked ``dep`` as its own: the ``fwctl.dev/stack`` annotation where the platform
+    returns annotations, else the ``fwctl:<stack>/<name>`` display name (which it always returns)."""
+    return dep.config.annotations.get(OWNER_ANNOTATION) or marked_stack(dep.config.display_name)
+
+
+def retained(dep: DeploymentInfo) -> bool:
+    """Forgotten on purpose (``onDestroy: retain``): ``fwctl orphans`` never counts it."""
+    return RETAINED_ANNOTATION in dep.config.annotations or is_retained_display(dep.config.display_name)
 
 
 def deployment_id_for(stack: str, name: str) -> str:
@@ -87,6 +122,7 @@ def deployment_id(res: Deployment | None, held: str | None, stack: str) -> str |
 class DeploymentSettings(Settings):
     config: DeploymentConfig | None = None
     detach: bool = False  # scale-to-zero: also detach from the trainer, in the same PATCH
+    retain: bool = False  # forget (onDestroy: retain): mark the deployment fwctl.dev/retained first
 
 
 class DeploymentKind(Kind):
@@ -104,6 +140,11 @@ class DeploymentKind(Kind):
 
     def reads(self, res: Deployment, known: Known, reads: Reads) -> None:
         reads.deployments.add(res.spec.deployment_id or deployment_id_for(known.stack, res.metadata.name))
+        read_catalog(reads, res.spec.base_model, deployment_shape=res.spec.deployment_shape)
+
+    def check_catalog(self, res: Deployment, ctx: PlanContext) -> None:
+        if sends(ctx, res.address):
+            check_deployment(ctx, res.address, self.config(res, ctx))
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -122,9 +163,13 @@ class DeploymentKind(Kind):
         trainer_job = None
         if binding is not None:
             transition = binding.spec.transition or transition
-            if binding.spec.scope == "perTrainer":
-                job_id = ctx.ids.get(f"Trainer/{binding.spec.trainer}")
-                trainer_job = ctx.observed.trainer_name(job_id) if job_id else None
+            trainer = f"Trainer/{binding.spec.trainer}"
+            job_id = ctx.ids.get(trainer)
+            job = ctx.trainer_job(job_id)
+            # Created attached only to a job that exists or that this plan creates (not one a --target
+            # leaves out); otherwise the binding's own change attaches it later.
+            if binding.spec.scope == "perTrainer" and job_id and (ctx.in_plan(trainer) or (job and not job.gone)):
+                trainer_job = ctx.observed.trainer_name(job_id)
         annotations = dict(spec.annotations)
         annotations[OWNER_ANNOTATION] = ctx.stack
         annotations[ADDRESS_ANNOTATION] = res.address
@@ -143,6 +188,7 @@ class DeploymentKind(Kind):
             hot_load_trainer_job=trainer_job,
             description=spec.description or f"fwctl {ctx.stack}/{res.metadata.name}",
             annotations=annotations,
+            display_name=display_name(ctx.stack, res.metadata.name),
         )
 
     def plan(self, res: Deployment, ctx: PlanContext) -> None:
@@ -162,8 +208,10 @@ class DeploymentKind(Kind):
                 reasons = (f"deployment {dep_id} was deleted out of band; it is created again",)
             ctx.add(address, kind, Action.CREATE, settings, remote_id=dep_id, after=after, reasons=reasons)
             return
-        before = deployment_view(dep.config, bound=bound)
+        before = observed_deployment_view(dep, prior, bound=bound)
         diffs = DEPLOYMENT_FIELDS.diffs(after, before, ignore=res.spec.lifecycle.ignore_changes)
+        unverified = unverified_reason(DEPLOYMENT_FIELDS.unverified(after, before,
+                                                                    ignore=res.spec.lifecycle.ignore_changes))
         forcing = tuple(d.path for d in diffs if d.forces_replacement)
         adopting = prior is None or prior.remote_id != dep_id
         if dep.state == DEPLOYMENT_FAILED:
@@ -172,17 +220,21 @@ class DeploymentKind(Kind):
                     before=before, after=after, diffs=diffs, replace_paths=forcing,
                     reasons=(f"deployment {dep_id} is FAILED{why}",))
             return
-        if forcing:
+        forced = address in ctx.replace
+        if forcing or forced:
             if adopting:
                 for d in diffs:
                     if d.forces_replacement:
                         ctx.error(address, f"spec.{d.path}",
                                   f"existing deployment {dep_id} has {d.before!r}, the manifest {d.after!r}; "
                                   "fwctl will not replace a deployment it is adopting")
+                if not forcing:
+                    ctx.error(address, None, f"--replace: fwctl will not replace deployment {dep_id}, which it "
+                              "is adopting")
                 return
             ctx.add(address, kind, Action.REPLACE, settings, remote_id=dep_id, prior_remote_id=dep_id,
                     before=before, after=after, diffs=diffs, replace_paths=forcing,
-                    reasons=("these fields cannot be changed in place",))
+                    reasons=("these fields cannot be changed in place",) if forcing else ("forced by --replace",))
             return
         parked = dep.config.max_replicas == 0 and config.max_replicas > 0
         if parked and (adopting or (prior is not None and prior.status == ResourceStatus.PARKED)):
@@ -190,34 +242,36 @@ class DeploymentKind(Kind):
                     diffs=diffs, reasons=(f"deployment {dep_id} is parked at zero replicas and declared again",))
             return
         if adopting:
-            owner = dep.config.annotations.get(OWNER_ANNOTATION)
+            owner = deployment_owner(dep)
             if owner and owner != ctx.stack:
                 ctx.error(address, "spec.deploymentId",
                           f"deployment {dep_id} is managed by stack {owner!r}, not {ctx.stack!r}")
                 return
             ctx.add(address, kind, Action.REATTACH, settings, remote_id=dep_id, before=before, after=after,
-                    diffs=diffs, reasons=(f"adopting existing deployment {dep_id} ({dep.state})",))
+                    diffs=diffs, reasons=(f"adopting existing deployment {dep_id} ({dep.state})", *unverified))
             return
         if diffs:
             reasons = (f"deployment {dep_id} was scaled to zero out of band",) if parked else ()
             ctx.add(address, kind, Action.UPDATE, settings, remote_id=dep_id, before=before, after=after,
                     diffs=diffs, reasons=reasons)
             return
-        ctx.add(address, kind, Action.NOOP, settings, remote_id=dep_id, before=before, after=after)
+        ctx.add(address, kind, Action.NOOP, settings, remote_id=dep_id, before=before, after=after,
+                reasons=unverified)
 
     def plan_removal(self, address: str, prior: ResourceState, ctx: PlanContext) -> None:
         kind = self.name
         why = "removed from the manifests" if not ctx.destroy else "destroy"
         settings = DeploymentSettings(destroy=ctx.destroy)
         dep = ctx.deployment(prior.remote_id)
-        on_destroy = prior.lifecycle.get("onDestroy") or "scaleToZero"
+        on_destroy = ctx.lifecycle_of(address).get("onDestroy") or "scaleToZero"
         common: dict[str, Any] = {"remote_id": prior.remote_id, "before": prior.applied}
         if dep is None or dep.gone:
             ctx.add(address, kind, Action.FORGET, settings, **common,
                     reasons=(f"{why}; deployment {prior.remote_id} is already gone",))
         elif on_destroy == "retain":
-            ctx.add(address, kind, Action.FORGET, settings, **common,
-                    reasons=(f"{why}; onDestroy: retain keeps deployment {prior.remote_id} serving",))
+            ctx.add(address, kind, Action.FORGET, settings.model_copy(update={"retain": True}), **common,
+                    reasons=(f"{why}; onDestroy: retain keeps deployment {prior.remote_id} serving, annotated "
+                             f"{RETAINED_ANNOTATION} (fwctl orphans leaves it alone)",))
         elif on_destroy == "delete":
             ctx.add(address, kind, Action.DELETE, settings, **common, reasons=(f"{why}; onDestroy: delete",))
         elif dep.parked:
@@ -319,7 +373,7 @@ class DeploymentKind(Kind):
         dep = observed.deployments.get(held.remote_id)
         if dep is None or dep.state == DEPLOYMENT_DELETED:
             return [f"deployment {held.remote_id} is gone; dropped from state"], None
-        view = deployment_view(dep.config)
+        view = observed_deployment_view(dep, held)
         changes = DEPLOYMENT_FIELDS.drifted(held.applied, view)
         if dep.state != held.outputs.get("state"):
             changes.append(f"state: {held.outputs.get('state')} -> {dep.state}")
@@ -362,27 +416,45 @@ class DeploymentKind(Kind):
         return await provider.get_deployment(remote_id)
 
     def import_record(self, address: str, res: Deployment, remote: DeploymentInfo, stack: str) -> ResourceState:
-        owner = remote.config.annotations.get(OWNER_ANNOTATION)
+        owner = deployment_owner(remote)
         if owner and owner != stack:
             raise ImportRefused(f"{remote.deployment_id} is managed by stack {owner!r}, not {stack!r}; "
                                 "refusing to import it")
         if remote.config.base_model != res.spec.base_model:
             raise ImportRefused(f"{address}: {remote.deployment_id} serves {remote.config.base_model}, the "
                                 f"manifest declares {res.spec.base_model}; refusing to import a different model")
-        return imported_record(address, res, remote.deployment_id, remote.name, deployment_view(remote.config),
-                               remote.state)
+        return imported_record(address, res, remote.deployment_id, remote.name,
+                               DEPLOYMENT_FIELDS.readable(remote.config), remote.state)
+
+    async def forget(self, ctx: ApplyContext) -> None:
+        """A retained deployment is re-marked before it leaves the state: annotated ``fwctl.dev/retained``,
+        its display name ending `` (retained)`` (the platform may not return annotations)."""
+        dep_id = ctx.change.remote_id
+        if settings_of(ctx.change, DeploymentSettings).retain and dep_id:
+            dep = await ctx.provider.get_deployment(dep_id)
+            if dep is not None and not dep.gone and not retained(dep):
+                # the whole map is replaced: start from what was applied, where it is not returned
+                applied = (ctx.change.before or {}).get("annotations") or {}
+                annotations = {**applied, **dep.config.annotations, RETAINED_ANNOTATION: "true"}
+                display = dep.config.display_name or dep_id
+                await ctx.provider.update_deployment(dep_id, {"annotations": annotations,
+                                                              "display_name": retained_display(display)})
+        await super().forget(ctx)
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
-                deployments: list[DeploymentInfo], now: datetime) -> list[Orphan]:
+                deployments: list[DeploymentInfo], now: datetime,
+                names: frozenset[str] | None = None) -> list[Orphan]:
+        """This stack's deployments (``fwctl.dev/stack``) no state references; retained ones flagged."""
         from reconciler.model.prices import hourly
 
         found = []
         for dep in deployments:
-            if dep.deployment_id in referenced or dep.config.annotations.get(OWNER_ANNOTATION) != stack:
+            if dep.gone or dep.deployment_id in referenced or deployment_owner(dep) != stack:
                 continue
             label, rate = hourly(dep.config.accelerator_type, dep.config.accelerator_count, dep.replica_count)
             found.append(Orphan("deployment", dep.deployment_id, dep.name, dep.state,
-                                age_hours(dep.create_time, now), label, rate))
+                                age_hours(dep.create_time, now), label, rate, created=dep.create_time,
+                                retained=retained(dep)))
         return found
 
     async def delete_orphan(self, provider: Provider, remote_id: str) -> None:

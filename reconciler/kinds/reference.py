@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
+from reconciler.kinds._catalog import check_reference_shape, read_catalog, sends
 from reconciler.kinds._jobs import JobKind, JobSettings, display_name
 from reconciler.kinds.base import Known, PlanContext, Reads, declared_settings
 from reconciler.model.health import Health, ResourceHealth
@@ -25,8 +26,8 @@ class ReferenceTrainerKind(JobKind):
     order: ClassVar[int] = 1
 
     def reads(self, res: ReferenceTrainer, known: Known, reads: Reads) -> None:
-        if res.spec.training_shape:
-            reads.training_shapes.add(res.spec.training_shape)
+        read_catalog(reads, None, res.spec.training_shape)
+        self.add_fresh_id_reads(res.address, res.metadata.name, known, reads)
 
     def created_only_edges(self, res: ReferenceTrainer, ctx: PlanContext) -> Iterable[tuple[str, str]]:
         yield res.address, f"Trainer/{res.spec.policy}"
@@ -60,6 +61,10 @@ class ReferenceTrainerKind(JobKind):
         config = self.config(res, policy, ctx)
         settings = JobSettings(**declared_settings(res), shared_with=policy.address)
         if config is None:
+            if address in ctx.replace:
+                ctx.error(address, None, f"--replace: a shared session on {policy.address} has no remote resource "
+                          f"to replace (replace {policy.address} instead)")
+                return
             prior = ctx.prior.get(address)
             prior_job_id = prior.remote_id if prior else None
             if prior_job_id:
@@ -79,6 +84,12 @@ class ReferenceTrainerKind(JobKind):
         ignore = (*res.spec.lifecycle.ignore_changes, "learningRate")
         self.plan_job(ctx, address, config, job_id, False, ignore, settings)
 
+    def check_catalog(self, res: ReferenceTrainer, ctx: PlanContext) -> None:
+        policy = self.policy_of(res, ctx.resources)
+        config = self.config(res, policy, ctx) if policy is not None else None
+        if policy is not None and config is not None and sends(ctx, res.address):
+            check_reference_shape(ctx, res.address, config, policy.address)
+
     def check_shape(self, res: ReferenceTrainer, policy: Trainer, ctx: PlanContext) -> None:
         shape = ctx.observed.training_shapes.get(res.spec.training_shape or "")
         if shape is None:
@@ -92,7 +103,8 @@ class ReferenceTrainerKind(JobKind):
 
     def health(self, address: str, res: ReferenceTrainer | None, known: Known, observed: Observed,
                probes: Mapping[str, str | None], results: Mapping[str, ResourceHealth]) -> ResourceHealth:
-        job_id = self.known_remote_id(address, res, known)
+        held = known.held.get(address)  # a job still being created is on its way: its pending id counts
+        job_id = self.known_remote_id(address, res, known) or (held.pending_create if held else None)
         if job_id is not None or res is None:
             return self.job_health(address, job_id, observed, probes)
         policy = f"Trainer/{res.spec.policy}"

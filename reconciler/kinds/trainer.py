@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from reconciler.kinds._catalog import check_trainer, read_catalog, sends
 from reconciler.kinds._jobs import JobKind, JobSettings, display_name, job_orphans
 from reconciler.kinds.base import Known, Orphan, PlanContext, Reads, declared_settings
 from reconciler.model.health import ResourceHealth
@@ -26,6 +27,9 @@ class TrainerKind(JobKind):
     def reads(self, res: Trainer, known: Known, reads: Reads) -> None:
         if res.spec.job_id:
             reads.trainers.add(res.spec.job_id)
+        else:
+            self.add_fresh_id_reads(res.address, res.metadata.name, known, reads)
+        read_catalog(reads, res.spec.base_model, res.spec.training_shape)
 
     def assign_id(self, res: Trainer, ctx: PlanContext) -> None:
         ctx.ids[res.address] = self.job_id(res.address, res.metadata.name, res.spec.job_id, ctx)
@@ -59,14 +63,21 @@ class TrainerKind(JobKind):
         self.plan_job(ctx, res.address, self.config(res, ctx), job_id, res.spec.job_id is not None,
                       res.spec.lifecycle.ignore_changes, JobSettings(**declared_settings(res)))
 
+    def check_catalog(self, res: Trainer, ctx: PlanContext) -> None:
+        if sends(ctx, res.address):
+            check_trainer(ctx, res.address, self.config(res, ctx))
+
     def health(self, address: str, res: Trainer | None, known: Known, observed: Observed,
                probes: Mapping[str, str | None], results: Mapping[str, ResourceHealth]) -> ResourceHealth:
-        return self.job_health(address, self.known_remote_id(address, res, known), observed, probes)
+        held = known.held.get(address)  # a job still being created is on its way: its pending id counts
+        job_id = self.known_remote_id(address, res, known) or (held.pending_create if held else None)
+        return self.job_health(address, job_id, observed, probes)
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
-                deployments: list[DeploymentInfo], now: datetime) -> list[Orphan]:
+                deployments: list[DeploymentInfo], now: datetime,
+                names: frozenset[str] | None = None) -> list[Orphan]:
         # Every trainer job fwctl created, policies and separate references alike.
-        return job_orphans(stack, referenced, trainers, now)
+        return job_orphans(stack, referenced, trainers, now, names)
 
     async def delete_orphan(self, provider: Provider, remote_id: str) -> None:
         await provider.delete_trainer_job(remote_id)

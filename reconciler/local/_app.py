@@ -20,8 +20,9 @@ from reconciler.local._catalog import load_catalog
 from reconciler.local._config import LocalConfig
 from reconciler.local._deployments import Deployments
 from reconciler.local._errors import ApiError, invalid, not_found
-from reconciler.local._faults import ErrorBurst, Faults, RateLimiter, Stats
+from reconciler.local._faults import DeleteError, ErrorBurst, Faults, RateLimiter, Stats
 from reconciler.local._hotload import HotLoad
+from reconciler.local._models import Models
 from reconciler.local._plane import Plane
 from reconciler.local._shapes import Shapes
 from reconciler.local._store import Store
@@ -42,6 +43,7 @@ FAULT_BODY = {
     "count": "int",
     "ms": "num",
     "pendingSeconds": "num",
+    "status": "int",
 }
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -71,6 +73,7 @@ class _App:
         self.deployments = Deployments(self.plane)
         self.hotload = HotLoad(self.plane)
         self.shapes = Shapes(self.plane.catalog)
+        self.models = Models(self.plane.catalog)
         self.keys = frozenset(config.api_keys)
         self.jwt_secret = store.meta("jwt_secret", secrets.token_hex(32))
         self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
@@ -176,6 +179,13 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     add("/v1/accounts", ["GET"], "api", accounts)
     add("/v1/accounts/{account}", ["GET"], "api", account)
 
+    def injected_delete_error(account: str, collection: str, resource: str) -> None:
+        """A delete-error fault armed for this resource: its DELETE fails and changes nothing."""
+        status = app.faults.take_delete_error(account, collection, resource)
+        if status is not None:
+            app.stats.injected[status] += 1
+            raise ApiError(status, f"injected fault: deleting {resource} failed (HTTP {status})")
+
     # -- trainer jobs ---------------------------------------------------------------------------
     async def trainer_collection(request: Request) -> Any:
         account = request.path_params["account"]
@@ -196,6 +206,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         if verb:
             raise not_found(f"unknown method :{verb} on rlorTrainerJobs")
         if request.method == "DELETE":
+            injected_delete_error(account, "rlorTrainerJobs", job)
             return trainers.delete_trainer(account, job)
         return trainers.get_trainer(account, job)
 
@@ -220,13 +231,23 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             body = await _json_body(request)
             return deployments.patch_deployment(account, dep, request.query_params.get("updateMask"), body)
         if request.method == "DELETE":
+            injected_delete_error(account, "deployments", dep)
             return deployments.delete_deployment(account, dep, request.query_params)
         return deployments.get_deployment(account, dep)
 
     add("/v1/accounts/{account}/deployments", ["GET", "POST"], "api", deployment_collection)
     add("/v1/accounts/{account}/deployments/{dep}", ["GET", "PATCH", "DELETE"], "api", deployment)
 
-    # -- shapes ---------------------------------------------------------------------------------
+    # -- the catalog: models and shapes (public: readable under the account that publishes them) ----
+    async def list_models(request: Request) -> Any:
+        return app.models.list_models(request.path_params["account"], request.query_params)
+
+    async def get_model(request: Request) -> Any:
+        return app.models.get_model(request.path_params["account"], request.path_params["model"])
+
+    add("/v1/accounts/{account}/models", ["GET"], "api", list_models)
+    add("/v1/accounts/{account}/models/{model}", ["GET"], "api", get_model)
+
     for kind in ("trainingShapes", "deploymentShapes"):
 
         def shape_handlers(kind: str = kind) -> tuple[Handler, Handler, Handler, Handler]:
@@ -364,6 +385,17 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
                 raise invalid('a hotload-error fault names its deployment: {"kind": "hotload-error", "deployment": ID}')
             message = body.get("message") or "hot load failed (injected fault): the replicas could not load the snapshot"
             app.faults.hotload_errors[(account, dep)] = message
+        elif kind == "delete-error":
+            target = [(c, body.get(f) or "") for c, f in (("rlorTrainerJobs", "trainer"), ("deployments", "deployment"))
+                      if body.get(f)]
+            if len(target) != 1:
+                raise invalid('a delete-error fault names one trainer or deployment: '
+                              '{"kind": "delete-error", "trainer": JOB, "status": 500}')
+            status = int(body.get("status", 500))
+            if not 400 <= status <= 599:
+                raise invalid("delete-error.status must be an HTTP error status (400-599)")
+            count = body.get("count")
+            app.faults.delete_errors[(account, *target[0])] = DeleteError(status, None if count is None else int(count))
         elif kind == "latency":
             ms = float(body.get("ms", 0))
             if ms < 0 or ms > 60000:
@@ -375,11 +407,20 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
                 raise invalid("capacity.pendingSeconds must be >= 0")
             app.faults.capacity_pending_s = seconds
         else:
-            raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency, capacity or hotload-error")
+            raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency, capacity, "
+                          "hotload-error or delete-error")
         return {"applied": kind, "faults": app.faults.describe()}
 
     async def stats(request: Request) -> Any:
         return app.stats.describe()
+
+    async def inspect_trainer(request: Request) -> Any:
+        p = request.path_params
+        return trainers.inspect_trainer(p["account"], p["job"])
+
+    async def inspect_deployment(request: Request) -> Any:
+        p = request.path_params
+        return deployments.inspect_deployment(p["account"], p["dep"])
 
     async def catalog(request: Request) -> Any:
         c = plane.catalog
@@ -397,6 +438,9 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     add("/_local/v1/accounts/{account}/rlorTrainerJobs/{job}/snapshots", ["POST"], "admin", snapshots)
     add("/_local/v1/faults", ["GET", "POST", "DELETE"], "admin", faults)
     add("/_local/v1/stats", ["GET"], "admin", stats)
+    # the whole local record of a resource (what the public answers leave out): for tests and debugging
+    add("/_local/v1/accounts/{account}/rlorTrainerJobs/{job}", ["GET"], "admin", inspect_trainer)
+    add("/_local/v1/accounts/{account}/deployments/{dep}", ["GET"], "admin", inspect_deployment)
     add("/_local/v1/catalog", ["GET"], "admin", catalog)
     add("/_local/healthz", ["GET"], "public", liveness)
 

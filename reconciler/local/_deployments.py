@@ -234,6 +234,11 @@ class Deployments(Resource):
         doc, state = self.plane.deployment(account, dep)
         return self.render_deployment(doc, state)
 
+    def inspect_deployment(self, account: str, dep: str) -> dict[str, Any]:
+        """The local plane's whole record of a deployment (admin): what the public answer leaves out."""
+        doc, state = self.plane.deployment(account, dep)
+        return life.deployment_record(doc, state)
+
     def list_deployments(self, account: str, query: Mapping[str, str]) -> dict[str, Any]:
         self.plane.check_account(account)
         wanted = parse_filter(query.get("filter"), {"state": "state", "base_model": "baseModel"})

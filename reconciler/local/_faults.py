@@ -22,11 +22,21 @@ class ErrorBurst:
 
 
 @dataclass
+class DeleteError:
+    """DELETE of one resource answers ``status`` (``remaining`` times; None = until cleared)."""
+
+    status: int
+    remaining: int | None
+
+
+@dataclass
 class Faults:
     errors: ErrorBurst | None = None
     latency_ms: float = 0.0
     capacity_pending_s: float = 0.0  # emulated seconds, divided by speed like every duration
     hotload_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, deployment) -> message
+    # (account, collection, id) -> the failure of its DELETE; collection: rlorTrainerJobs | deployments
+    delete_errors: dict[tuple[str, str, str], DeleteError] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,11 +60,25 @@ class Faults:
         with self._lock:
             return self.hotload_errors.pop((account, deployment), None)
 
+    def take_delete_error(self, account: str, collection: str, resource: str) -> int | None:
+        """The status a DELETE of this resource fails with (the request changes nothing), or None."""
+        key = (account, collection, resource)
+        with self._lock:
+            armed = self.delete_errors.get(key)
+            if armed is None:
+                return None
+            if armed.remaining is not None:
+                armed.remaining -= 1
+                if armed.remaining <= 0:
+                    del self.delete_errors[key]
+            return armed.status
+
     def clear(self) -> None:
         self.errors = None
         self.latency_ms = 0.0
         self.capacity_pending_s = 0.0
         self.hotload_errors.clear()
+        self.delete_errors.clear()
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -71,6 +95,12 @@ class Faults:
         if self.hotload_errors:
             out["hotloadErrors"] = [
                 {"account": a, "deployment": d, "message": m} for (a, d), m in sorted(self.hotload_errors.items())
+            ]
+        if self.delete_errors:
+            out["deleteErrors"] = [
+                {"account": a, {"rlorTrainerJobs": "trainer"}.get(c, "deployment"): r, "status": e.status,
+                 "remaining": e.remaining}
+                for (a, c, r), e in sorted(self.delete_errors.items())
             ]
         return out
 

@@ -78,42 +78,92 @@ def trainer_state(
     return "JOB_STATE_RUNNING", "", 0, running
 
 
+# gRPC status code -> the name the public ``Status`` type carries (``fireworks/types/shared/status.py``:
+# ``code`` is a Literal of names, never a number).
+GRPC_NAMES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+)
+
+
+def status_json(code: int, message: str) -> dict[str, Any]:
+    """A resource's ``status``: the code by its gRPC name; an empty message is left out (proto-JSON)."""
+    out: dict[str, Any] = {"code": GRPC_NAMES[code] if 0 <= code < len(GRPC_NAMES) else "UNKNOWN"}
+    if message:
+        out["message"] = message
+    return out
+
+
+def public(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer without unset (``None``) fields. Zero values (``""``, ``0``, ``false``) are written, as
+    grpc-gateway v2's default marshaler does (``EmitUnpopulated``); fwctl's reader treats an absent
+    field as its zero value as well, so either reading of the platform is covered."""
+    return {k: public(v) if isinstance(v, dict) else v for k, v in answer.items() if v is not None}
+
+
+# The fields of an RLOR trainer job the platform returns: those of the public type
+# ``ReinforcementFineTuningStep`` (``fireworks/types/reinforcement_fine_tuning_step.py``) and its
+# ``TrainingConfig`` (``shared/training_config.py``), of which the training SDK reads ``name``,
+# ``state``, ``status`` and ``trainingConfig.maxContextLength``. Not returned, although a create
+# accepts them: the ``trainingShape`` query parameter (the types have no such field), and the body's
+# ``trainerReplicaCount``, ``inactivityTimeout``, ``useReservation``, ``reservationTarget``,
+# ``purpose``, ``managedBy``, ``extraValues``, ``preemptible``, ``disableInactivityCleanup`` and
+# ``trainingConfig.acceleratorType/acceleratorCount/projectionHeadDim/customImageTag/extraArgs``;
+# nor ``updateTime`` or ``hotLoadBucketUrl``, which the type does not define for trainer jobs.
+# Assumption where the types are silent: what they do not define is never returned (the strictest
+# reading; ``GET /_local/v1/accounts/{a}/rlorTrainerJobs/{job}`` shows the local plane's whole record).
+TRAINING_CONFIG_ANSWER = ("baseModel", "loraRank", "learningRate", "maxContextLength", "region")
+
+
 def render_trainer(
     doc: dict[str, Any], last_activity: float | None, now: float, speed: float
 ) -> dict[str, Any]:
+    """A trainer job as the platform answers it (see the comment above)."""
     state, message, code, changed = trainer_state(doc, last_activity, now, speed)
+    tc = doc["trainingConfig"]
     out: dict[str, Any] = {
         "name": f"accounts/{doc['account']}/rlorTrainerJobs/{doc['id']}",
         "displayName": doc.get("displayName", ""),
         "state": state,
-        "status": {"code": code, "message": message},
+        "status": status_json(code, message),
         "createTime": iso(float(doc["createTime"])),
-        "updateTime": iso(max(changed, float(doc["updateTime"]))),
         "createdBy": doc.get("createdBy", "local"),
         "dataset": doc.get("dataset", ""),
-        "trainingConfig": dict(doc["trainingConfig"]),
-        "trainingShape": doc.get("trainingShape", ""),
+        "trainingConfig": {k: tc[k] for k in TRAINING_CONFIG_ANSWER if k in tc},
         "nodeCount": doc["nodeCount"],
         "forwardOnly": bool(doc.get("forwardOnly", False)),
         "hotLoadDeploymentId": doc.get("hotLoadDeploymentId", ""),
-        "hotLoadBucketUrl": doc.get("hotLoadBucketUrl", ""),
-        "inactivityTimeout": doc["inactivityTimeout"],
         "serviceMode": bool(doc.get("serviceMode", True)),
         "keepAlive": bool(doc.get("keepAlive", False)),
-        "useReservation": bool(doc.get("useReservation", False)),
     }
-    if doc.get("trainerReplicaCount") is not None:
-        out["trainerReplicaCount"] = doc["trainerReplicaCount"]
-    for key in ("reservationTarget", "purpose", "managedBy", "extraValues"):
-        if doc.get(key):
-            out[key] = doc[key]
-    if doc.get("preemptible"):
-        out["preemptible"] = True
-    if doc.get("disableInactivityCleanup"):
-        out["disableInactivityCleanup"] = True
     if state in ("JOB_STATE_COMPLETED", "JOB_STATE_CANCELLED", "JOB_STATE_FAILED", TOMBSTONE):
         out["completedTime"] = iso(changed)
-    return out
+    out["acceleratorSeconds"] = accelerator_seconds(doc, now)
+    return public(out)
+
+
+def accelerator_seconds(doc: dict[str, Any], now: float) -> dict[str, str]:
+    """``acceleratorSeconds`` (the type's int64-as-string map): accelerators x wall-clock seconds since the
+    job was created, until it was stopped or deleted (a rough meter; the platform updates it periodically)."""
+    tc = doc["trainingConfig"]
+    count = int(tc.get("acceleratorCount") or 0) * int(doc.get("nodeCount") or 1)
+    end = now
+    for at in (doc.get("deletedAt"), (doc.get("stop") or {}).get("at")):
+        if at is not None:
+            end = min(end, float(at))
+    seconds = max(0.0, end - float(doc["createTime"]))
+    return {str(tc.get("acceleratorType") or "NVIDIA_H200_141GB"): str(int(count * seconds))}
+
+
+def trainer_record(
+    doc: dict[str, Any], last_activity: float | None, now: float, speed: float
+) -> dict[str, Any]:
+    """Everything the local plane keeps about a trainer job (the admin inspection view, not the API)."""
+    state, message, code, changed = trainer_state(doc, last_activity, now, speed)
+    record = {k: v for k, v in doc.items() if k not in ("account", "id")}
+    return {**record, "name": f"accounts/{doc['account']}/rlorTrainerJobs/{doc['id']}", "state": state,
+            "status": status_json(code, message), "stateChanged": iso(changed)}
 
 
 # -- deployments ----------------------------------------------------------------------------------
@@ -143,7 +193,17 @@ def current_replicas(state: str, doc: dict[str, Any]) -> int:
     return desired_replicas(doc) if state in ("READY", "UPDATING") else 0
 
 
+# The fields of a deployment the platform returns: those of the public type ``Deployment``
+# (``fireworks/types/deployment.py``), plus ``hotLoadTrainerJob`` and ``hotLoadTransitionType``, which
+# the training SDK's ``DeploymentManager`` reads back (``_parse_deployment_info``). Not returned,
+# although a create accepts them: ``forTraining``, ``annotations``, ``extraArgs``, ``extraValues``,
+# ``preemptible`` and the create query parameters (``deploymentId``, ``acceptShapelessRisk``,
+# ``skipShapeValidation``, ``disableSpeculativeDecoding``). Assumption where the docs are silent: the
+# SDK sends ``annotations`` but no public type or SDK read returns them, so they are kept, never shown.
+
+
 def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, Any]:
+    """A deployment as the platform answers it (see the comment above)."""
     replicas = current_replicas(state, doc)
     failed = doc.get("failed")
     message = str(failed["message"]) if state == "FAILED" and failed else ""
@@ -153,7 +213,7 @@ def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, 
         "description": doc.get("description", ""),
         "baseModel": doc["baseModel"],
         "state": state,
-        "status": {"code": 13 if state == "FAILED" else 0, "message": message},
+        "status": status_json(13 if state == "FAILED" else 0, message),
         "createTime": iso(float(doc["createTime"])),
         "updateTime": iso(float(doc["updateTime"])),
         "minReplicaCount": doc["minReplicaCount"],
@@ -173,21 +233,20 @@ def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, 
         "region": doc.get("region", ""),
         "placement": {"region": doc.get("region", "")},
         "enableHotLoad": bool(doc.get("enableHotLoad", True)),
-        "forTraining": bool(doc.get("forTraining", False)),
         "hotLoadBucketType": doc.get("hotLoadBucketType", "FW_HOSTED"),
         "hotLoadBucketUrl": doc.get("hotLoadBucketUrl", ""),
         "hotLoadTrainerJob": doc.get("hotLoadTrainerJob", ""),
         "hotLoadTransitionType": doc.get("hotLoadTransitionType") or "ASYNC",
-        "annotations": dict(doc.get("annotations") or {}),
     }
     if doc.get("deletedAt") is not None:
         out["deleteTime"] = iso(float(doc["deletedAt"]))
-    for key in ("extraArgs", "extraValues"):
-        if doc.get(key):
-            out[key] = doc[key]
-    if doc.get("preemptible"):
-        out["preemptible"] = True
-    return out
+    return public(out)
+
+
+def deployment_record(doc: dict[str, Any], state: str) -> dict[str, Any]:
+    """Everything the local plane keeps about a deployment (the admin inspection view, not the API)."""
+    record = {k: v for k, v in doc.items() if k not in ("account", "id")}
+    return {**record, "name": f"accounts/{doc['account']}/deployments/{doc['id']}", "state": state}
 
 
 def hotload_status(doc: dict[str, Any], state: str, now: float, speed: float) -> dict[str, Any]:

@@ -268,6 +268,11 @@ class Trainers(Resource):
         doc, activity = self._trainer(account, job)
         return self.render_trainer(doc, activity)
 
+    def inspect_trainer(self, account: str, job: str) -> dict[str, Any]:
+        """The local plane's whole record of a job (admin): what the public answer leaves out."""
+        doc, activity = self._trainer(account, job)
+        return life.trainer_record(doc, activity, self.clock(), self.speed)
+
     def list_trainers(self, account: str, query: Mapping[str, str]) -> dict[str, Any]:
         self.plane.check_account(account)
         wanted = parse_filter(

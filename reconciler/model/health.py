@@ -6,6 +6,10 @@
   a failed deployment, a binding attached elsewhere or serving the wrong snapshot).
 - Suspended: deliberately idle (a deployment scaled to zero, a paused trainer).
 - Missing: declared (or in state) but not on the platform.
+
+Sync is the other column, as in Argo CD: Synced when apply would change nothing about the resource,
+OutOfSync when it would (live replicas or attachment differ from the manifests, a resource to
+create or remove), Unknown when no plan can be made. A resource can be Healthy and OutOfSync.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ class Health(StrEnum):
 FAILING = frozenset({Health.DEGRADED, Health.MISSING})
 
 
+class Sync(StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    UNKNOWN = "Unknown"
+
+
 @dataclass(frozen=True)
 class ResourceHealth:
     address: str
@@ -33,7 +43,9 @@ class ResourceHealth:
     health: Health
     reason: str
     remote_id: str | None = None
+    sync: Sync = Sync.SYNCED
+    sync_reason: str = ""  # what apply would do about it, when not Synced
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "kind": self.kind, "health": self.health.value, "reason": self.reason,
-                "remote_id": self.remote_id}
+        return {"address": self.address, "kind": self.kind, "health": self.health.value, "sync": self.sync.value,
+                "reason": self.reason, "sync_reason": self.sync_reason, "remote_id": self.remote_id}

@@ -89,6 +89,7 @@ class Plan(_Value):
     manifests_digest: str = ""
     destroy: bool = False
     refresh_only: bool = False
+    targets: tuple[str, ...] = ()  # --target: a partial plan (what else is pending is not shown)
     changes: tuple[Change, ...] = ()
 
     @property

@@ -14,8 +14,10 @@ field changes meaning or is removed; adding a field does not raise it. One objec
     manifests_digest string  sha256 of the canonical manifests
     destroy          bool    planned by `fwctl destroy` / `plan --destroy`
     refresh_only     bool
+    targets          [string]  the --target addresses of a partial plan ([]: the whole stack)
     changes          list, in execution order, one per resource:
-        address          "Kind/name", e.g. "Trainer/policy"
+        address          "Kind/name", e.g. "Trainer/policy" ("Trainer/policy#deposed-<job id>":
+                         a job replaced with createBeforeDestroy, deleted once its successor is used)
         kind             "Trainer" | "ReferenceTrainer" | "Deployment" | "SyncBinding"
         action           one of create, update, replace, resume, reattach, scale-up,
                          scale-to-zero, delete, forget, hotload, no-op

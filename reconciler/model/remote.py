@@ -67,6 +67,9 @@ class TrainerJob(_Value):
     config: TrainerConfig
     create_time: datetime | None = None
     update_time: datetime | None = None
+    # Accelerator-seconds used so far, by accelerator type (``acceleratorSeconds``): what a read tells of
+    # the job's hardware, which the platform does not return (a shape or manual accelerators at create).
+    accelerator_seconds: dict[str, float] = Field(default_factory=dict)
 
     @property
     def resumable(self) -> bool:
@@ -98,6 +101,9 @@ class DeploymentConfig(_Value):
     hot_load_trainer_job: str | None = None  # accounts/{a}/rlorTrainerJobs/{job} (perTrainer scope)
     description: str | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
+    # The ownership mark ``fwctl:<stack>/<name>`` (the platform returns it, unlike annotations); not
+    # compared: a create-time mark, like a trainer job's id.
+    display_name: str | None = None
 
 
 class DeploymentInfo(_Value):
@@ -182,6 +188,14 @@ class DeploymentShapeVersion(_Value):
         return self.name.split("/versions/")[0]
 
 
+class BaseModelInfo(_Value):
+    """A base model of the account's catalog (``GET /v1/accounts/{a}/models/{m}``)."""
+
+    name: str  # accounts/{a}/models/{m}
+    context_length: int | None = None  # the longest context the model takes; None: not reported
+    supports_lora: bool | None = None
+
+
 def shape_of(name: str | None) -> str | None:
     """The shape a (possibly versioned) shape name belongs to: version drift is not a change."""
     return name.split("/versions/")[0] if name else name
@@ -199,7 +213,12 @@ class Observed(_Value):
     deployments: dict[str, DeploymentInfo | None] = Field(default_factory=dict)
     checkpoints: dict[str, tuple[Checkpoint, ...]] = Field(default_factory=dict)  # by job id
     hot_load: dict[str, HotLoadStatus] = Field(default_factory=dict)  # by deployment id
-    training_shapes: dict[str, TrainingShapeVersion] = Field(default_factory=dict)  # by name as declared
+    # The account's catalog, by name as declared; a name the platform said it does not have is in
+    # ``catalog_missing`` with the reason (a name whose read failed otherwise is in neither).
+    models: dict[str, BaseModelInfo] = Field(default_factory=dict)
+    training_shapes: dict[str, TrainingShapeVersion] = Field(default_factory=dict)
+    deployment_shapes: dict[str, DeploymentShapeVersion] = Field(default_factory=dict)
+    catalog_missing: dict[str, str] = Field(default_factory=dict)  # name -> "is not in the catalog", ...
 
     def trainer_name(self, job_id: str) -> str:
         return f"accounts/{self.account}/rlorTrainerJobs/{job_id}"

@@ -163,6 +163,9 @@ class TrainerLifecycle(_Frozen):
     on_destroy: Literal["delete", "retain"] = "delete"
     prevent_destroy: bool = False
     ignore_changes: tuple[str, ...] = Field(default=(), strict=False)
+    #: On a replace, create the new job and re-point what it serves before deleting the old one
+    #: (both jobs hold GPUs meanwhile). Default: the old job is deleted first and serving pauses.
+    create_before_destroy: bool = False
 
 
 class DeploymentLifecycle(_Frozen):

@@ -4,6 +4,8 @@
     the_plan = plan(session, PlanOptions(targets=("Trainer/policy",)))
     with prepare_apply(ApplyRequest(files=("grpo",))) as prepared:   # fresh, or plan_file=...
         outcome = prepared.apply(parallelism=10)
+    with prepare_refresh(session, "apply --refresh-only") as prepared:  # drift, recorded on request
+        prepared.record()
 
 Progress reaches the caller through a ``Listener`` (and the executor's ``Reporter``); refusals are
 ``OperationError`` and every other failure a ``FwctlError`` of its layer. Confirmation is the
@@ -27,12 +29,14 @@ if TYPE_CHECKING:
         serve_local,
     )
     from reconciler.operations._manifests import StackCheck, stale_schemas, validate, write_schemas
-    from reconciler.operations._orphans import delete_orphans, list_orphans
+    from reconciler.operations._orphans import delete_orphans, list_orphans, locked_orphans
     from reconciler.operations._plan import (
         PlanOptions,
+        PreparedRefresh,
         Refreshed,
         make_plan,
         plan,
+        prepare_refresh,
         read_saved_plan,
         refresh_only,
         save_plan,
@@ -62,6 +66,7 @@ _WHERE = {
     "OperationError": "reconciler.operations.errors",
     "PlanOptions": "reconciler.operations._plan",
     "PreparedApply": "reconciler.operations._apply",
+    "PreparedRefresh": "reconciler.operations._plan",
     "QUIET": "reconciler.operations._session",
     "Refreshed": "reconciler.operations._plan",
     "Session": "reconciler.operations._session",
@@ -76,6 +81,7 @@ _WHERE = {
     "local_config": "reconciler.operations._local",
     "serve_local": "reconciler.operations._local",
     "list_orphans": "reconciler.operations._orphans",
+    "locked_orphans": "reconciler.operations._orphans",
     "make_plan": "reconciler.operations._plan",
     "migrate_state": "reconciler.operations._state",
     "open_session": "reconciler.operations._session",
@@ -84,6 +90,7 @@ _WHERE = {
     "parse_state_document": "reconciler.operations._state",
     "plan": "reconciler.operations._plan",
     "prepare_apply": "reconciler.operations._apply",
+    "prepare_refresh": "reconciler.operations._plan",
     "push_state": "reconciler.operations._state",
     "read_saved_plan": "reconciler.operations._plan",
     "refresh_only": "reconciler.operations._plan",
@@ -119,6 +126,7 @@ __all__ = [
     "OperationError",
     "PlanOptions",
     "PreparedApply",
+    "PreparedRefresh",
     "Refreshed",
     "Session",
     "StackCheck",
@@ -132,6 +140,7 @@ __all__ = [
     "local_config",
     "serve_local",
     "list_orphans",
+    "locked_orphans",
     "make_plan",
     "migrate_state",
     "open_session",
@@ -140,6 +149,7 @@ __all__ = [
     "parse_state_document",
     "plan",
     "prepare_apply",
+    "prepare_refresh",
     "push_state",
     "read_saved_plan",
     "refresh_only",

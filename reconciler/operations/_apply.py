@@ -8,6 +8,8 @@
 A fresh plan is made under the lock; a saved one (``plan_file``) is read, checked against its
 manifests, the state, the endpoint and the account (``_saved``), and carried out exactly. Either
 way the plan is carried out by the one ``Executor`` built here, while the lock is still held.
+Before the account is read, the state's endpoint is checked (``Session.check_endpoint``), and its
+account once the account is known; ``allow_endpoint_change`` moves the stack instead of refusing.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class ApplyRequest:
     lock_timeout_s: float = 0.0
     options: PlanOptions = PlanOptions()  # a fresh plan's; a saved plan carries its own
     plan_file: str | None = None
+    allow_endpoint_change: bool = False  # move a stack whose state is bound to another endpoint or account
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,16 @@ class PreparedApply:
     def what(self) -> str:
         return "destroy" if self.plan.destroy else "apply"
 
+    @property
+    def moves(self) -> bool:
+        """The state is bound to another endpoint or account and apply rebinds it (``--allow-endpoint-change``)."""
+        return self.session.moves(self.prior, self.plan.account)
+
+    @property
+    def has_changes(self) -> bool:
+        """Something to carry out: the plan's changes, or recording a move of the stack."""
+        return self.plan.has_changes or self.moves
+
     def apply(self, *, parallelism: int = 10, reporter: Reporter | None = None) -> Applied:
         """Carry the plan out; a failed change fails its dependents, the rest still finishes."""
         return self._runner.run(self._execute(parallelism, reporter))
@@ -87,8 +100,15 @@ class PreparedApply:
         from reconciler.health import TrainerProbe
 
         session, the_plan = self.session, self.plan
-        doc = self.prior or initial_state(session.stack, the_plan.state_lineage, session.endpoint.url,
-                                          the_plan.account, __version__)
+        if self.prior is not None:
+            doc = session.bound(self.prior, the_plan.account)
+            if not the_plan.has_changes:
+                if doc is not self.prior:  # a move with nothing else to do: record the new binding
+                    session.backend.write(doc.next_version())
+                return Applied(self.what, ())
+        else:
+            doc = initial_state(session.stack, the_plan.state_lineage, session.endpoint.url, the_plan.account,
+                                __version__)
         probe = TrainerProbe(self._provider, session.endpoint.api_key, healthz_only=session.endpoint.embedded)
         executor = Executor(self._provider, StateRecorder(session.backend, doc), reporter=reporter,
                             parallelism=parallelism, health_probe=probe.after_apply())
@@ -106,22 +126,28 @@ def prepare_apply(request: ApplyRequest, listener: Listener = QUIET) -> Iterator
     with contextlib.ExitStack() as stack:
         saved: Plan | None = None
         if request.plan_file is None:
-            session = open_session(request.files, request.endpoint, request.state)
+            session = open_session(request.files, request.endpoint, request.state,
+                                   allow_endpoint_change=request.allow_endpoint_change)
         else:
             session, saved = _saved_session(request, stack)
-        listener.connecting(session)
         destroy = saved.destroy if saved is not None else request.options.destroy
-        runner, provider, prior = stack.enter_context(
-            _opened(session, "destroy" if destroy else "apply", request.lock_timeout_s, listener))
-        if saved is None:
-            the_plan = runner.run(make_plan(session, provider, prior, request.options))
-        else:
+        stack.enter_context(session.locked("destroy" if destroy else "apply", request.lock_timeout_s, listener))
+        prior = session.read_state()
+        if saved is not None:
             assert request.plan_file is not None
             check_state(saved, prior, plan_file=request.plan_file, endpoint=session.endpoint.url,
-                        where=session.backend.describe())
+                        where=session.backend.describe(), allow_move=session.allow_endpoint_change)
+        session.check_endpoint(prior, listener)
+        listener.connecting(session)
+        runner, provider = stack.enter_context(_opened(session))
+        if saved is None:
+            the_plan = runner.run(make_plan(session, provider, prior, request.options, listener))
+        else:
+            assert request.plan_file is not None
             with failing_as("reading the account"):
                 account = runner.run(provider.account_id())
             check_account(saved, account, request.plan_file)
+            session.check_account(prior, account, listener)
             the_plan = saved
         yield PreparedApply(session, the_plan, prior, saved=saved is not None, runner=runner, provider=provider)
 
@@ -138,23 +164,22 @@ def _saved_session(request: ApplyRequest, stack: contextlib.ExitStack) -> tuple[
     if request.files:
         check_given_manifests(saved.plan, load_manifests(list(request.files)), request.plan_file)
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fwctl-plan-"))
-    session = open_session(tuple(write_sources(tmp, saved.manifests)), request.endpoint, request.state)
+    session = open_session(tuple(write_sources(tmp, saved.manifests)), request.endpoint, request.state,
+                           allow_endpoint_change=request.allow_endpoint_change)
     assert session.manifests is not None
     check_saved_manifests(saved.plan, session.manifests, request.plan_file)
     return session, saved.plan
 
 
 @contextlib.contextmanager
-def _opened(session: Session, what: str, lock_timeout_s: float,
-            listener: Listener) -> Iterator[tuple[asyncio.Runner, FireworksProvider, StateDocument | None]]:
-    """The state locked for ``what`` and read; an event loop with the provider open in it."""
+def _opened(session: Session) -> Iterator[tuple[asyncio.Runner, FireworksProvider]]:
+    """An event loop with the provider open in it."""
     import asyncio
 
-    with session.locked(what, lock_timeout_s, listener), asyncio.Runner() as runner:
-        prior = session.read_state()
+    with asyncio.Runner() as runner:
         provider = runner.run(_entered(session))
         try:
-            yield runner, provider, prior
+            yield runner, provider
         finally:
             runner.run(_closed(provider))
 

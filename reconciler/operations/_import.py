@@ -40,21 +40,24 @@ def import_resource(session: Session, address: str, remote_id: str, *, lock_time
     if k is None or not k.importable:
         names = [name for name, other in KINDS.items() if other.importable]
         raise OperationError(f"{address}: only {', '.join(names)} resources can be imported")
-    listener.connecting(session)
     with session.locked("import", lock_timeout_s, listener):
         prior = session.read_state()
+        session.check_endpoint(prior, listener)
         _check_unmanaged(prior, address, remote_id, k)
+        listener.connecting(session)
 
         async def fetch(provider: Any) -> tuple[str, Any]:
             return await provider.account_id(), await k.read_for_import(provider, remote_id)
 
         with failing_as(f"reading {remote_id}"):
             account, remote = session.run(fetch)
+        session.check_account(prior, account, listener)
         if remote is None:
             noun = NOUNS.get(k.holds or "", k.holds)
             raise OperationError(f"{address}: no {noun} {remote_id} in account {account}")
         record = k.import_record(address, resource, remote, session.stack)
-        doc = prior or initial_state(session.stack, None, session.endpoint.url, account, __version__)
+        doc = (session.bound(prior, account) if prior is not None
+               else initial_state(session.stack, None, session.endpoint.url, account, __version__))
         session.backend.write(doc.with_resource(address, record).next_version())
     return Imported(address, remote_id)
 

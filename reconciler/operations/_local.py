@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+SPEED_VARIABLE = "FWCTL_LOCAL_SPEED"
+
+
+def local_speed(env: Mapping[str, str]) -> float:
+    """The embedded control plane's speed-up from ``FWCTL_LOCAL_SPEED`` (default 1); ``OperationError`` if unusable."""
+    from reconciler.operations.errors import OperationError
+
+    raw = env.get(SPEED_VARIABLE, "").strip() or "1"
+    try:
+        speed = float(raw)
+    except ValueError:
+        speed = math.nan
+    if not math.isfinite(speed) or speed <= 0:
+        raise OperationError(f"{SPEED_VARIABLE}={raw[:40]!r} is not a positive number (the embedded control "
+                             f"plane's speed-up, e.g. 1 or 100)")
+    return speed
 
 
 def local_config(*, db_path: str, account: str, api_keys: tuple[str, ...], speed: float,
@@ -25,21 +43,24 @@ def serve_local(config: Any, *, host: str, port: int) -> None:
 def save_snapshot(endpoint: str, api_key: str | None, account: str | None, job: str, name: str) -> Any:
     """Save sampler snapshot ``name`` on trainer ``job`` (as save_weights_for_sampler would)."""
     from reconciler.provider import LocalAdmin
+    from reconciler.provider.endpoint import checked_api_key
 
-    admin = LocalAdmin(endpoint, api_key)
+    admin = LocalAdmin(endpoint, checked_api_key(api_key) or None)
     return admin.save_snapshot(account or admin.account(), job, name)
 
 
 def inject_fault(endpoint: str, api_key: str | None, fault: Mapping[str, object]) -> Any:
     from reconciler.provider import LocalAdmin
+    from reconciler.provider.endpoint import checked_api_key
 
-    return LocalAdmin(endpoint, api_key).inject_fault(dict(fault))
+    return LocalAdmin(endpoint, checked_api_key(api_key) or None).inject_fault(dict(fault))
 
 
 def clear_faults(endpoint: str, api_key: str | None) -> Any:
     from reconciler.provider import LocalAdmin
+    from reconciler.provider.endpoint import checked_api_key
 
-    return LocalAdmin(endpoint, api_key).clear_faults()
+    return LocalAdmin(endpoint, checked_api_key(api_key) or None).clear_faults()
 
 
-__all__ = ["clear_faults", "inject_fault", "local_config", "save_snapshot", "serve_local"]
+__all__ = ["clear_faults", "inject_fault", "local_config", "local_speed", "save_snapshot", "serve_local"]

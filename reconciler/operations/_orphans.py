@@ -1,35 +1,67 @@
-"""orphans: what fwctl created for this stack that no state references (leaked spend), and deleting it."""
+"""orphans: what fwctl created for this stack that no state references (leaked spend), and deleting it.
+
+Listing reads the state, then the account; resources created within the grace period are not
+counted (an apply may be about to record them). Deleting (``locked_orphans``) holds the stack's
+state lock from the state read to the last delete, as apply does: an apply in flight is waited for
+(``--lock-timeout``) or refused, never raced; what it creates is in the state before it is looked at.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from reconciler.operations._session import QUIET, Listener, Session, failing_as
 
 if TYPE_CHECKING:
     from reconciler.kinds.base import Orphan
+    from reconciler.orphans import OrphanSurvey
+
+DEFAULT_GRACE_S = 600.0  # as reconciler.orphans.DEFAULT_GRACE_S (not imported: it loads every kind)
 
 
-def list_orphans(session: Session, *, listener: Listener = QUIET) -> list[Orphan]:
-    """Every orphan, the most spent first."""
+def list_orphans(session: Session, *, grace_s: float = DEFAULT_GRACE_S,
+                 listener: Listener = QUIET) -> OrphanSurvey:
+    """Every orphan (the most spent first), and what is seen but not counted (recent, retained).
+
+    The state must belong to this stack, endpoint and account (refused otherwise, one line).
+    """
     import asyncio
 
-    from reconciler.orphans import find_orphans
+    from reconciler.orphans import survey_orphans
 
-    listener.connecting(session)
     prior = session.read_state()
+    session.check_endpoint(prior, listener)  # another stack's or endpoint's state is refused
+    listener.connecting(session)
 
     async def listing(provider: Any) -> Any:
+        account = await provider.account_id()
+        session.check_account(prior, account, listener)
         return await asyncio.gather(provider.list_trainer_jobs(), provider.list_deployments())
 
     with failing_as("listing the account"):
         trainers, deployments = session.run(listing)
-    return find_orphans(session.stack, prior, trainers, deployments)
+    declared = [res.metadata.name for res in session.resources.values()]
+    return survey_orphans(session.stack, prior, trainers, deployments, grace_s=grace_s, declared=declared)
+
+
+@contextmanager
+def locked_orphans(session: Session, *, grace_s: float = DEFAULT_GRACE_S, lock_timeout_s: float = 0.0,
+                   listener: Listener = QUIET) -> Iterator[OrphanSurvey]:
+    """``list_orphans`` with the state locked until the block ends: delete them inside it.
+
+    Raises ``LockHeld`` (naming the holder) when the lock is not free within ``lock_timeout_s``.
+    """
+    with session.locked("orphans --delete", lock_timeout_s, listener):
+        yield list_orphans(session, grace_s=grace_s, listener=listener)
 
 
 def delete_orphans(session: Session, orphans: Sequence[Orphan]) -> int:
-    """Delete them (each by the kind that creates such resources); returns how many."""
+    """Delete them (each by the kind that creates such resources); returns how many.
+
+    Call it inside ``locked_orphans``, with what it found.
+    """
     import asyncio
 
     from reconciler.kinds import KINDS
@@ -43,4 +75,4 @@ def delete_orphans(session: Session, orphans: Sequence[Orphan]) -> int:
     return len(orphans)
 
 
-__all__ = ["delete_orphans", "list_orphans"]
+__all__ = ["DEFAULT_GRACE_S", "delete_orphans", "list_orphans", "locked_orphans"]

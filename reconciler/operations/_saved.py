@@ -34,15 +34,20 @@ def check_saved_manifests(the_plan: Plan, saved: Manifests, plan_file: str) -> N
         raise OperationError(f"{plan_file}: its manifests do not match its plan (stack or digest differs); {AGAIN}")
 
 
-def check_state(the_plan: Plan, prior: StateDocument | None, *, plan_file: str, endpoint: str, where: str) -> None:
-    """Refuse a plan made for another stack or endpoint, or from a state that has moved since."""
+def check_state(the_plan: Plan, prior: StateDocument | None, *, plan_file: str, endpoint: str, where: str,
+                allow_move: bool = False) -> None:
+    """Refuse a plan made for another stack or endpoint, or from a state that has moved since.
+
+    ``allow_move`` (``--allow-endpoint-change``): a plan made to move the stack to another account
+    may be applied to the state still bound to the old one.
+    """
     if the_plan.endpoint != endpoint:
         raise OperationError(f"{plan_file} was made for endpoint {the_plan.endpoint}, not {endpoint}; "
                              f"use --endpoint {the_plan.endpoint} or {AGAIN}")
     if prior is not None and prior.stack != the_plan.stack:
         raise OperationError(f"{plan_file} is a plan for stack {the_plan.stack}, but the state at {where} belongs "
                              f"to stack {prior.stack}; use the --state of stack {the_plan.stack}")
-    if prior is not None and prior.account and prior.account != the_plan.account:
+    if prior is not None and prior.account and prior.account != the_plan.account and not allow_move:
         raise OperationError(f"{plan_file} is a plan for account {the_plan.account}, but the state at {where} "
                              f"belongs to account {prior.account}")
     if prior is None:

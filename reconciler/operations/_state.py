@@ -27,6 +27,7 @@ def state_version(session: Session, version: int) -> StateDocument:
     if doc is None:
         raise OperationError(f"no version {version} of the state at {session.backend.describe()}; "
                              f"see `fwctl state history`")
+    session.check_stack(doc)
     return doc
 
 
@@ -40,7 +41,11 @@ def outputs(session: Session, name: str | None = None) -> dict[str, Any]:
     from reconciler.model.address import name_of
     from reconciler.render import outputs_json
 
-    data = outputs_json(session.read_state())
+    doc = session.read_state()
+    if doc is None:
+        raise OperationError(f"no state for stack {session.stack} at {session.backend.describe()}: nothing to "
+                             "output yet (run fwctl apply first, or point --state / -f at the stack)")
+    data = outputs_json(doc)
     if name:
         matches = {a: v for a, v in data.items() if a == name or name_of(a) == name}
         if not matches:

@@ -1,4 +1,4 @@
-"""status: the live health of every resource of the stack, and why."""
+"""status: the live health and sync of every resource of the stack, and why."""
 
 from __future__ import annotations
 
@@ -23,17 +23,28 @@ class StatusReport:
 
         return not failing(list(self.resources))
 
+    @property
+    def synced(self) -> bool:
+        """Apply would change nothing (every resource Synced)."""
+        from reconciler.status import out_of_sync
+
+        return not out_of_sync(list(self.resources))
+
 
 def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listener = QUIET) -> StatusReport:
-    """Read the account, probe the RUNNING trainers (within ``probe_timeout_s`` each), classify."""
+    """Read the account, probe the RUNNING trainers (within ``probe_timeout_s`` each), classify; then
+    plan (as ``fwctl plan`` would, without the lock) for the sync column."""
     import asyncio
 
     from reconciler.health import TrainerProbe
+    from reconciler.operations._plan import PlanOptions, make_plan
+    from reconciler.planner import PlanError
     from reconciler.refresh import refresh
-    from reconciler.status import classify, probe_targets
+    from reconciler.status import classify, probe_targets, with_sync
 
-    listener.connecting(session)
     prior = session.read_state()
+    session.check_endpoint(prior, listener)  # a state written against another endpoint is refused
+    listener.connecting(session)
     resources = session.resources
 
     async def run(provider: Any) -> list[ResourceHealth]:
@@ -44,7 +55,12 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
                              timeout_s=probe_timeout_s)
         found = await asyncio.gather(*(probe.reason(job_id, model) for job_id, model in targets))
         probes = {job_id: why for (job_id, _), why in zip(targets, found, strict=True)}
-        return classify(session.stack, resources, prior, observed, probes)
+        results = classify(session.stack, resources, prior, observed, probes)
+        try:
+            plan = await make_plan(session, provider, prior, PlanOptions())
+        except PlanError as exc:
+            return with_sync(results, None, str(exc).splitlines()[0])
+        return with_sync(results, plan)
 
     return StatusReport(session.stack, tuple(session.run(run)))
 

@@ -19,6 +19,7 @@ import httpx
 
 from reconciler.model.remote import (
     TOMBSTONE_JOB_STATES,
+    BaseModelInfo,
     Checkpoint,
     DeploymentConfig,
     DeploymentInfo,
@@ -415,32 +416,36 @@ class FireworksProvider:
         if response.status_code != 404 and not response.is_success:
             raise self._error(response, f"deleting deployment {dep_id}")
 
-    # -- shapes -------------------------------------------------------------------------------
+    # -- the catalog: models and shapes ------------------------------------------------------
+
+    async def get_model(self, name: str) -> BaseModelInfo | None:
+        """A base model by full name (``accounts/fireworks/models/qwen3-8b``); None when there is none."""
+        context = f"reading model {name}"
+        if not _wire.MODEL_RE.match(name):
+            raise ValidationError(f"{context}: expected accounts/<account>/models/<model>")
+        data = await self._get_or_none(f"{self.base_url}/v1/{name}", context)
+        return None if data is None else _wire.model_from_wire(_wire._obj(data))
 
     async def _shape_version(self, name: str, kind: str, pattern: Any, list_key: str) -> Any:
+        """The version object; ``NotFound`` ending "not found" or "the shape has no validated version"."""
         context = f"resolving {kind} {name}"
         if not pattern.match(name):
-            raise ValidationError(
-                f"{context}: expected accounts/<account>/{kind}s/<shape>[/versions/<version>]"
-            )
-        if _wire.is_versioned(name):
-            data = await self._get_or_none(f"{self.base_url}/v1/{name}", context)
-            if data is None:
-                raise NotFound(f"{context}: no such shape version", status=404)
+            raise ValidationError(f"{context}: expected accounts/<account>/{kind}s/<shape>[/versions/<version>]")
+        versioned = _wire.is_versioned(name)
+        query = "" if versioned else f"/versions?filter={quote('latest_validated=true')}&pageSize=1"
+        url = f"{self.base_url}/v1/{name if versioned else name.split('/versions/')[0]}{query}"
+        data = await self._get_or_none(url, context)
+        if data is None:
+            raise NotFound(f"{context}: not found", status=404)
+        if versioned:
             return data
-        parent = name.split("/versions/")[0]
-        url = f"{self.base_url}/v1/{parent}/versions?filter={quote('latest_validated=true')}&pageSize=1"
-        response = await self._request("GET", url, timeout=min(READ_TIMEOUT_S, self.timeout_s))
-        data = await self._json(response, context)
         versions = (data.get(list_key) if isinstance(data, Mapping) else None) or []
         if not versions or not isinstance(versions[0], Mapping):
             raise NotFound(f"{context}: the shape has no validated version", status=404)
         return versions[0]
 
     async def get_training_shape_version(self, name: str) -> TrainingShapeVersion:
-        data = await self._shape_version(
-            name, "trainingShape", _wire.TRAINING_SHAPE_RE, "trainingShapeVersions"
-        )
+        data = await self._shape_version(name, "trainingShape", _wire.TRAINING_SHAPE_RE, "trainingShapeVersions")
         return _wire.training_shape_version_from_wire(data)
 
     async def get_deployment_shape_version(self, name: str) -> DeploymentShapeVersion:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import os
 import ssl
 import threading
@@ -104,6 +105,9 @@ async def tinker_capabilities(gateway_url: str, jwt: str, *, timeout_s: float) -
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, value, error)
 
+    # The import (native extension modules) runs in a joined worker thread, never in the daemon one:
+    # a daemon thread still inside a native import when the interpreter exits aborts it (exit 134).
+    await asyncio.to_thread(importlib.import_module, "tinker")
     threading.Thread(target=work, name="fwctl-tinker-probe", daemon=True).start()
     try:
         return await asyncio.wait_for(future, timeout_s)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from reconciler.model.remote import (
+    BaseModelInfo,
     Checkpoint,
     DeploymentConfig,
     DeploymentInfo,
@@ -31,6 +32,7 @@ _UNSPECIFIED_TRANSITIONS = frozenset({"UNSPECIFIED", "HOT_LOAD_TRANSITION_TYPE_U
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d{1,9})?)s$")
 TRAINING_SHAPE_RE = re.compile(r"^accounts/[^/]+/trainingShapes/[^/]+(/versions/[^/]+)?$")
 DEPLOYMENT_SHAPE_RE = re.compile(r"^accounts/[^/]+/deploymentShapes/[^/]+(/versions/[^/]+)?$")
+MODEL_RE = re.compile(r"^accounts/[^/]+/models/[^/]+$")
 
 # DeploymentConfig field -> (updateMask path, body key): the wire form of the fields the Deployment
 # kind's field table marks in place (tests/unit check the two agree).
@@ -41,6 +43,7 @@ DEPLOYMENT_UPDATE_PATHS: dict[str, tuple[str, str]] = {
     "hot_load_transition": ("hot_load_transition_type", "hotLoadTransitionType"),
     "description": ("description", "description"),
     "annotations": ("annotations", "annotations"),
+    "display_name": ("display_name", "displayName"),  # a retained deployment's re-mark (not in the field table)
 }
 
 
@@ -174,7 +177,18 @@ def trainer_job_from_wire(data: Mapping[str, Any]) -> TrainerJob:
         config=config,
         create_time=parse_time(_get(data, "createTime", "create_time")),
         update_time=parse_time(_get(data, "updateTime", "update_time")),
+        accelerator_seconds=_accelerator_seconds(_get(data, "acceleratorSeconds", "accelerator_seconds")),
     )
+
+
+def _accelerator_seconds(value: Any) -> dict[str, float]:
+    """``{"NVIDIA_H200_141GB": "7200"}`` (int64 as a proto-JSON string) -> seconds by type."""
+    out: dict[str, float] = {}
+    for kind, seconds in _obj(value).items():
+        number = _float(seconds, -1.0)
+        if number >= 0:
+            out[str(kind)] = number
+    return out
 
 
 def trainer_launch_path(config: TrainerConfig) -> str:
@@ -283,7 +297,9 @@ def deployment_from_wire(data: Mapping[str, Any]) -> DeploymentInfo:
         hot_load_transition=parse_transition(_get(data, "hotLoadTransitionType", "hot_load_transition_type")),
         hot_load_trainer_job=_str(_get(data, "hotLoadTrainerJob", "hot_load_trainer_job")),
         description=_str(data.get("description")),
+        # The public Deployment type has no annotations: read when a platform returns them, never relied on.
         annotations={str(k): str(v) for k, v in annotations.items()},
+        display_name=_str(_get(data, "displayName", "display_name")),
     )
     return DeploymentInfo(
         deployment_id=last_segment(name),
@@ -328,6 +344,8 @@ def deployment_create_request(dep_id: str, config: DeploymentConfig) -> tuple[st
             body["acceleratorCount"] = config.accelerator_count
     if config.annotations:
         body["annotations"] = dict(config.annotations)
+    if config.display_name:
+        body["displayName"] = config.display_name  # a field of the public Deployment type
     return query, body
 
 
@@ -350,6 +368,19 @@ def deployment_update_request(changes: Mapping[str, Any]) -> tuple[str, dict[str
         paths.append(mask_path)
         body[key] = value
     return ",".join(paths), body
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+def model_from_wire(data: Mapping[str, Any]) -> BaseModelInfo:
+    """A ``Model`` (list-models / get-model): ``contextLength`` and ``supportsLora`` are what fwctl checks."""
+    lora = _get(data, "supportsLora", "supports_lora")
+    return BaseModelInfo(
+        name=str(data.get("name") or ""),
+        context_length=_positive_int(_get(data, "contextLength", "context_length")),
+        supports_lora=bool(lora) if lora is not None else None,
+    )
 
 
 # -- shapes -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from reconciler.model.remote import (
+    BaseModelInfo,
     Checkpoint,
     DeploymentConfig,
     DeploymentInfo,
@@ -41,10 +42,20 @@ class Provider(Protocol):
     async def update_deployment(self, dep_id: str, changes: Mapping[str, Any]) -> DeploymentInfo: ...
     async def delete_deployment(self, dep_id: str) -> None: ...
 
-    # shapes
+    # the catalog: a name the platform does not have is None (a model) or NotFound (a shape)
+    async def get_model(self, name: str) -> BaseModelInfo | None: ...
     async def get_training_shape_version(self, name: str) -> TrainingShapeVersion: ...
     async def get_deployment_shape_version(self, name: str) -> DeploymentShapeVersion: ...
 
     # hot load
     async def hot_load(self, dep_id: str, base_model: str, identity: str) -> None: ...
     async def hot_load_status(self, dep_id: str, base_model: str) -> HotLoadStatus: ...
+
+
+#: The Provider methods that change the platform: ``--parallelism`` bounds how many run at once
+#: (the executor's ``BoundedProvider``); every other method is a read and is not bounded.
+MUTATING: frozenset[str] = frozenset({
+    "create_trainer_job", "delete_trainer_job", "resume_trainer_job",
+    "create_deployment", "update_deployment", "delete_deployment",
+    "hot_load",
+})

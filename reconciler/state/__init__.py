@@ -12,8 +12,8 @@ from __future__ import annotations
 from reconciler.state._local import LocalFileBackend
 from reconciler.state._postgres import PostgresBackend
 from reconciler.state.base import StateBackend
-from reconciler.state.errors import LockHeld, StateConflict, StateError
-from reconciler.state.locking import lock_info, lock_with_timeout, locked
+from reconciler.state.errors import LockHeld, LockLost, StateConflict, StateError
+from reconciler.state.locking import check_lock, lock_info, lock_with_timeout, locked
 
 DEFAULT_STATE_PATH = ".fwctl/state.json"
 
@@ -21,10 +21,12 @@ __all__ = [
     "DEFAULT_STATE_PATH",
     "LocalFileBackend",
     "LockHeld",
+    "LockLost",
     "PostgresBackend",
     "StateBackend",
     "StateConflict",
     "StateError",
+    "check_lock",
     "lock_info",
     "lock_with_timeout",
     "locked",

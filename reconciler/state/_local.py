@@ -5,7 +5,13 @@ the file is 0600 from the moment it exists, and the previous version is kept at 
 
 The lock is ``<path>.lock``, published exclusively and holding the holder's ``LockInfo`` as JSON,
 plus an ``fcntl.flock`` kept by the holding process for as long as it holds the lock. A lock file
-whose flock is gone belongs to a process that died: it is stale and is taken over.
+whose flock is gone belongs to a process that died: it is stale and is taken over. A lock whose
+file was removed or replaced meanwhile (``fwctl force-unlock``) is lost: writes under it are
+refused with ``LockLost``.
+
+A state path that is a symbolic link is written through to its target (the backup and the lock
+sit next to the target), never replaced by a regular file. Every failure of the file system
+(read-only, full, not a directory) is a one-line ``StateError``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +31,7 @@ from pydantic import ValidationError
 
 from reconciler.model.state import LockInfo, StateDocument
 from reconciler.state.base import document_from_data
-from reconciler.state.errors import LockHeld, StateConflict, StateError
+from reconciler.state.errors import LockHeld, LockLost, StateConflict, StateError
 
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
@@ -34,7 +41,9 @@ class LocalFileBackend:
     """State in a local JSON file (default ``.fwctl/state.json``)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.given = Path(path)
+        # A link is followed to its target: writes replace the target, not the link.
+        self.path = Path(os.path.realpath(self.given)) if self.given.is_symlink() else self.given
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._held: dict[str, int] = {}  # lock id -> fd carrying our flock
@@ -47,7 +56,7 @@ class LocalFileBackend:
         return f"LocalFileBackend({str(self.path)!r})"
 
     def describe(self) -> str:
-        return str(self.path)
+        return str(self.given) if self.given == self.path else f"{self.given} (-> {self.path})"
 
     # -- document -----------------------------------------------------------------------------
 
@@ -78,31 +87,51 @@ class LocalFileBackend:
         """(lineage, serial, bytes) of the stored document, from cache while the file is unchanged."""
         if self._written is not None and self._identity() == self._written[0]:
             return self._written[1:]
-        stored = self.read()
-        if stored is None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
             return None
-        return stored.lineage, stored.serial, self.path.read_bytes()
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read state: {exc.strerror or exc}") from None
+        stored = _parse_document(self.path, raw)
+        return stored.lineage, stored.serial, raw
 
-    def _store(self, doc: StateDocument, *, check_lineage: bool) -> None:
+    def write_versions(self, docs: Sequence[StateDocument]) -> None:
+        """Store ``docs`` as one step: a file keeps the last as its state and the one before as its backup."""
+        if docs:
+            self._store(docs[-1], check_lineage=True, first=docs[0],
+                        backup=self._encode(docs[-2]) if len(docs) > 1 else None)
+
+    def _encode(self, doc: StateDocument) -> bytes:
+        try:
+            return doc.model_dump_json(indent=2).encode() + b"\n"
+        except (ValueError, RecursionError):
+            raise StateError(f"{self.path}: cannot write state: the document cannot be written as JSON") from None
+
+    def _store(self, doc: StateDocument, *, check_lineage: bool, first: StateDocument | None = None,
+               backup: bytes | None = None) -> None:
+        first = first or doc
         with self._mutex:
+            self.check_lock()  # fenced: a lock this handle held and lost allows no write
             stored = self._stored()
             if stored is not None:
                 lineage, serial, _ = stored
-                if check_lineage and lineage != doc.lineage:
+                if check_lineage and lineage != first.lineage:
                     raise StateConflict(
-                        f"{self.path}: refusing to write state of lineage {doc.lineage} over a "
+                        f"{self.path}: refusing to write state of lineage {first.lineage} over a "
                         f"document of lineage {lineage} (a different stack's state?)"
                     )
-                if doc.serial <= serial:
+                if first.serial <= serial:
                     raise StateConflict(
-                        f"{self.path}: refusing to write serial {doc.serial}: the stored state is "
+                        f"{self.path}: refusing to write serial {first.serial}: the stored state is "
                         f"already at serial {serial} (it changed since it was read; re-run)"
                     )
             self._ensure_parent()
-            data = doc.model_dump_json(indent=2).encode() + b"\n"
+            data = self._encode(doc)
             try:
-                if stored is not None:
-                    _atomic_write(self.backup_path, stored[2])
+                previous = backup if backup is not None else stored[2] if stored is not None else None
+                if previous is not None:
+                    _atomic_write(self.backup_path, previous)
                 _atomic_write(self.path, data)
             except OSError as exc:
                 self._written = None
@@ -144,13 +173,15 @@ class LocalFileBackend:
 
     def _ensure_parent(self) -> None:
         parent = self.path.parent
-        if not parent.exists():
-            try:
+        try:
+            if not parent.exists():
                 parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StateError(
-                    f"{parent}: cannot create the state directory: {exc.strerror or exc}"
-                ) from None
+            elif not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
+        except OSError as exc:
+            raise StateError(
+                f"{parent}: cannot create the state directory: {exc.strerror or exc}"
+            ) from None
 
     # -- lock ---------------------------------------------------------------------------------
 
@@ -161,11 +192,12 @@ class LocalFileBackend:
         payload = info.model_dump_json().encode()
         with self._mutex:
             for _ in range(20):  # only races with concurrent lockers/unlockers loop here
-                fd = self._publish_lock_file(payload)
-                if fd is not None:
-                    self._held[info.id] = fd
-                    return info.id
-                fd = self._take_over_stale(payload)
+                try:
+                    fd = self._publish_lock_file(payload)
+                    if fd is None:
+                        fd = self._take_over_stale(payload)
+                except OSError as exc:  # read-only, full, not a directory...
+                    raise StateError(f"{self.lock_path}: cannot take the state lock: {exc.strerror or exc}") from None
                 if fd is not None:
                     self._held[info.id] = fd
                     return info.id
@@ -241,6 +273,17 @@ class LocalFileBackend:
         except (ValidationError, ValueError):
             return LockInfo(id="?", operation="?", path=str(self.path))
 
+    def check_lock(self) -> None:
+        """Raise ``LockLost`` if the lock file this handle holds was removed or replaced meanwhile."""
+        for lock_id, fd in self._held.items():
+            try:
+                ours = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except OSError:
+                ours = False
+            if not ours:
+                raise LockLost(str(self.path), lock_id,
+                               f"its lock file {self.lock_path} was removed or replaced: force-unlocked?")
+
     def unlock(self, lock_id: str) -> None:
         with self._mutex:
             fd = self._held.pop(lock_id, None)
@@ -251,9 +294,11 @@ class LocalFileBackend:
                     f"{self.path}: cannot unlock {lock_id}: this process does not hold it ({who})"
                 )
             try:
-                # Unlink while still holding the flock, so no one can claim the dying file.
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.lock_path)
+                # Unlink while still holding the flock, so no one can claim the dying file; only
+                # our own file (one force-unlocked and taken over since is someone else's).
+                with contextlib.suppress(OSError):
+                    if os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino:
+                        os.unlink(self.lock_path)
             finally:
                 os.close(fd)
 
@@ -277,8 +322,14 @@ def _parse_document(path: Path, raw: bytes) -> StateDocument:
     hint = f"; fix it or restore {path.name}.backup"
     try:
         data = json.loads(raw)
+        if b"\\ud" in raw.lower():  # an escaped surrogate: must pair up into real text
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StateError(f"{path}: not a valid fwctl state file (invalid JSON: {exc}){hint}") from None
+    except UnicodeEncodeError:
+        raise StateError(f"{path}: not a valid fwctl state file (a lone surrogate escape: not text){hint}") from None
+    except RecursionError:
+        raise StateError(f"{path}: not a valid fwctl state file (nested too deeply){hint}") from None
     return document_from_data(data, str(path), hint)
 
 

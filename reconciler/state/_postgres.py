@@ -16,6 +16,12 @@ connection and PostgreSQL releases the advisory lock with it. The next ``lock`` 
 advisory lock, finds the dead holder's row and overwrites it. ``force_unlock`` deletes the row and
 terminates the backend session holding the advisory lock.
 
+Losing the lock (session terminated, server restarted, ``force-unlock``) is watched and fenced
+(``reconciler.state._pg_lease``): ``check_lock`` reports it without I/O and every write, in its
+transaction, refuses with ``LockLost`` unless the lock is still this process's.
+
+The URL is checked before anything connects (``reconciler.state._url``): one whose password
+cannot be told apart from its host, without a host, or with a malformed host or port is refused.
 Passwords come only from the URL or libpq's environment (``PGPASSWORD``, ``.pgpass``); they never
 appear in ``describe()``, in logs or in error messages. psycopg is imported here and nowhere else.
 """
@@ -29,13 +35,15 @@ import os
 import re
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 from reconciler.model.state import LockInfo, StateDocument
-from reconciler.state.base import document_from_data
-from reconciler.state.errors import LockHeld, StateConflict, StateError
+from reconciler.state._pg_lease import Lease
+from reconciler.state._url import check_pg_url
+from reconciler.state.base import document_from_data, serialised
+from reconciler.state.errors import LockHeld, LockLost, StateConflict, StateError
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,6 +69,7 @@ class PostgresBackend:
     def __init__(self, url: str, *, stack: str = "default", schema: str = "fwctl") -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise StateError("a PostgreSQL state location must start with postgresql:// or postgres://")
+        checked = check_pg_url(url)  # before any connection or name lookup
         if not _IDENT.match(schema):
             raise StateError(f"invalid PostgreSQL schema name {schema!r} (letters, digits, underscores)")
         if not stack:
@@ -69,11 +78,11 @@ class PostgresBackend:
         self.stack = stack
         self.schema = schema
         self._key = advisory_key(stack)
-        self._secrets = _secrets_of(url)
-        self._where = _redacted(url)
+        self._secrets = list(checked.secrets)
+        self._where = checked.redacted
         self._conn: psycopg.Connection[Any] | None = None  # for read/write; never shared across fork
         self._conn_pid = 0
-        self._held: dict[str, psycopg.Connection[Any]] = {}  # lock id -> its dedicated connection
+        self._held: dict[str, Lease] = {}  # lock id -> its dedicated connection and session
         self._held_pid = os.getpid()  # the process that opened the connections in _held
         self._ready = False
         self._mutex = threading.RLock()
@@ -86,19 +95,27 @@ class PostgresBackend:
 
     # -- connections --------------------------------------------------------------------------
 
-    def _fail(self, what: str, exc: BaseException) -> StateError:
-        """A one-line ``StateError`` for a psycopg error, with every secret of the URL removed."""
+    def _reason(self, exc: BaseException) -> str:
+        """The first line of ``exc``'s message, with every secret of the URL removed."""
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return StateError(f"{self.describe()}: {what}: {text}")
+        return text
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _fail(self, what: str, exc: BaseException) -> StateError:
+        """A one-line ``StateError`` for a psycopg error, with every secret of the URL removed."""
+        return StateError(f"{self.describe()}: {what}: {self._reason(exc)}")
+
+    def _connect(self, *, for_lock: bool = False) -> psycopg.Connection[Any]:
         import psycopg
 
         kwargs: dict[str, Any] = {"autocommit": True, "application_name": "fwctl"}
         if "connect_timeout" not in self.url:
             kwargs["connect_timeout"] = _CONNECT_TIMEOUT_S
+        if for_lock and "keepalives" not in self.url:
+            # A lock's session must be found dead within seconds, even when the network, not the
+            # server, dropped it (TCP only; ignored on a Unix socket).
+            kwargs.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
         try:
             conn = psycopg.connect(self.url, **kwargs)
         except psycopg.Error as exc:
@@ -132,7 +149,10 @@ class PostgresBackend:
         with self._mutex:
             pid = os.getpid()
             closable = [self._conn] if self._conn_pid == pid else []
-            closable += list(self._held.values()) if self._held_pid == pid else []
+            if self._held_pid == pid:
+                for lease in self._held.values():
+                    lease.stop()
+                    closable.append(lease.conn)
             for conn in closable:
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -187,65 +207,97 @@ class PostgresBackend:
         return None if row is None else self._parse(row[0], "current version")
 
     def write(self, doc: StateDocument) -> None:
-        self._store(doc, check_lineage=True)
+        self._store([doc], check_lineage=True)
 
     def overwrite(self, doc: StateDocument) -> None:
         """Store ``doc`` even if its lineage differs (``fwctl state push --force``); serial must rise."""
-        self._store(doc, check_lineage=False)
+        self._store([doc], check_lineage=False)
 
-    def _store(self, doc: StateDocument, *, check_lineage: bool) -> None:
+    def write_versions(self, docs: Sequence[StateDocument]) -> None:
+        """Store ``docs`` (serials rising, one lineage) in one transaction: all of them or none."""
+        if docs:
+            self._store(list(docs), check_lineage=True)
+
+    def _store(self, docs: list[StateDocument], *, check_lineage: bool) -> None:
         import psycopg
         from psycopg.types.json import Jsonb
 
-        payload = Jsonb(doc.model_dump(mode="json"))
+        payloads = [Jsonb(serialised(doc, self.describe())) for doc in docs]
         with self._mutex:
+            lease = self._lease()
+            self.check_lock()
             conn = self._data_conn()
             try:
                 with conn.transaction():
-                    row = conn.execute(
-                        self._sql("SELECT lineage, serial FROM {s}.states WHERE stack = %s FOR UPDATE"),
-                        (self.stack,),
-                    ).fetchone()
-                    if row is not None:
-                        lineage, serial = row
-                        if check_lineage and lineage != doc.lineage:
-                            raise StateConflict(
-                                f"{self.describe()}: refusing to write state of lineage {doc.lineage} over "
-                                f"a document of lineage {lineage} (a different stack's state?)"
-                            )
-                        if doc.serial <= serial:
-                            raise StateConflict(
-                                f"{self.describe()}: refusing to write serial {doc.serial}: the stored "
-                                f"state is already at serial {serial} (it changed since it was read; re-run)"
-                            )
-                        conn.execute(
-                            self._sql("UPDATE {s}.states SET lineage = %s, serial = %s, doc = %s,"
-                                      " updated_at = now() WHERE stack = %s"),
-                            (doc.lineage, doc.serial, payload, self.stack),
-                        )
-                    else:
-                        created = conn.execute(
-                            self._sql("INSERT INTO {s}.states (stack, lineage, serial, doc) VALUES (%s, %s, %s, %s)"
-                                      " ON CONFLICT (stack) DO NOTHING RETURNING stack"),
-                            (self.stack, doc.lineage, doc.serial, payload),
-                        ).fetchone()
-                        if created is None:
-                            raise StateConflict(
-                                f"{self.describe()}: refusing to write serial {doc.serial}: another "
-                                f"writer created this stack's state meanwhile (re-run)"
-                            )
-                    conn.execute(
-                        self._sql("INSERT INTO {s}.state_versions (stack, serial, lineage, doc)"
-                                  " VALUES (%s, %s, %s, %s)"),
-                        (self.stack, doc.serial, doc.lineage, payload),
-                    )
+                    if lease is not None and not lease.fence(
+                            conn, self._sql("SELECT lock_id FROM {s}.locks WHERE stack = %s FOR SHARE"), self.stack):
+                        raise self._lost(lease)
+                    for doc, payload in zip(docs, payloads, strict=True):
+                        self._store_one(conn, doc, payload, check_lineage=check_lineage)
             except psycopg.errors.UniqueViolation:
                 raise StateConflict(
-                    f"{self.describe()}: refusing to write serial {doc.serial}: that version is already "
+                    f"{self.describe()}: refusing to write serial {docs[-1].serial}: that version is already "
                     f"in the history (re-run)"
                 ) from None
             except psycopg.Error as exc:
                 raise self._fail("cannot write state", exc) from None
+
+    def _store_one(self, conn: psycopg.Connection[Any], doc: StateDocument, payload: Any, *,
+                   check_lineage: bool) -> None:
+        row = conn.execute(
+            self._sql("SELECT lineage, serial FROM {s}.states WHERE stack = %s FOR UPDATE"),
+            (self.stack,),
+        ).fetchone()
+        if row is not None:
+            lineage, serial = row
+            if check_lineage and lineage != doc.lineage:
+                raise StateConflict(
+                    f"{self.describe()}: refusing to write state of lineage {doc.lineage} over "
+                    f"a document of lineage {lineage} (a different stack's state?)"
+                )
+            if doc.serial <= serial:
+                raise StateConflict(
+                    f"{self.describe()}: refusing to write serial {doc.serial}: the stored "
+                    f"state is already at serial {serial} (it changed since it was read; re-run)"
+                )
+            conn.execute(
+                self._sql("UPDATE {s}.states SET lineage = %s, serial = %s, doc = %s,"
+                          " updated_at = now() WHERE stack = %s"),
+                (doc.lineage, doc.serial, payload, self.stack),
+            )
+        else:
+            created = conn.execute(
+                self._sql("INSERT INTO {s}.states (stack, lineage, serial, doc) VALUES (%s, %s, %s, %s)"
+                          " ON CONFLICT (stack) DO NOTHING RETURNING stack"),
+                (self.stack, doc.lineage, doc.serial, payload),
+            ).fetchone()
+            if created is None:
+                raise StateConflict(
+                    f"{self.describe()}: refusing to write serial {doc.serial}: another "
+                    f"writer created this stack's state meanwhile (re-run)"
+                )
+        conn.execute(
+            self._sql("INSERT INTO {s}.state_versions (stack, serial, lineage, doc)"
+                      " VALUES (%s, %s, %s, %s)"),
+            (self.stack, doc.serial, doc.lineage, payload),
+        )
+
+    # -- fencing ------------------------------------------------------------------------------
+
+    def _lease(self) -> Lease | None:
+        """The lock this process holds on this stack, if any (writes under it are fenced)."""
+        if self._held_pid != os.getpid() or not self._held:
+            return None
+        return next(iter(self._held.values()))
+
+    def _lost(self, lease: Lease) -> LockLost:
+        return LockLost(self.describe(), lease.lock_id, lease.lost or "?")
+
+    def check_lock(self) -> None:
+        """Raise ``LockLost`` if a lock this process holds was lost (as last seen by its watcher; no I/O)."""
+        lease = self._lease()
+        if lease is not None and lease.lost:
+            raise self._lost(lease)
 
     # -- history ------------------------------------------------------------------------------
 
@@ -289,7 +341,7 @@ class PostgresBackend:
         with self._mutex:
             if info.id in self._held:
                 raise LockHeld(self.describe(), self._holder_or_unknown(self._read_holder()))
-            conn = self._connect()  # this lock's own connection, open for as long as it is held
+            conn = self._connect(for_lock=True)  # this lock's own connection, open while it is held
             try:
                 got = self._try_advisory_lock(conn)
                 if not got:
@@ -318,6 +370,9 @@ class PostgresBackend:
                     (self.stack, info.id, info.operation, info.who, info.host, info.pid, info.version,
                      info.created),
                 )
+                session = conn.execute("SELECT pid, backend_start FROM pg_stat_activity"
+                                       " WHERE pid = pg_backend_pid()").fetchone()
+                assert session is not None
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     conn.close()
@@ -326,7 +381,9 @@ class PostgresBackend:
                 raise
             if self._held_pid != os.getpid():  # forked: the parent's locks are not ours
                 self._held, self._held_pid = {}, os.getpid()
-            self._held[info.id] = conn
+            lease = Lease(info.id, conn, int(session[0]), session[1], self._key)
+            lease.watch(self._sql("SELECT lock_id FROM {s}.locks WHERE stack = %s"), self.stack, self._reason)
+            self._held[info.id] = lease
             return info.id
 
     def _try_advisory_lock(self, conn: psycopg.Connection[Any]) -> bool:
@@ -369,21 +426,23 @@ class PostgresBackend:
         import psycopg
 
         with self._mutex:
-            conn = self._held.pop(lock_id, None)
-            if conn is None:
+            lease = self._held.pop(lock_id, None) if self._held_pid == os.getpid() else None
+            if lease is None:
                 holder = self._read_holder()
                 who = holder.describe() if holder else "nobody holds it"
                 raise StateError(
                     f"{self.describe()}: cannot unlock {lock_id}: this process does not hold it ({who})"
                 )
+            lease.stop()
+            conn = lease.conn
             try:
-                conn.execute(self._sql("DELETE FROM {s}.locks WHERE stack = %s AND lock_id = %s"),
-                             (self.stack, lock_id))
-                conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                if lease.lost is None:
+                    conn.execute(self._sql("DELETE FROM {s}.locks WHERE stack = %s AND lock_id = %s"),
+                                 (self.stack, lock_id))
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             except psycopg.Error as exc:
                 # The session is gone (force-unlocked, or the server restarted): so is the advisory lock.
-                log.warning("%s: lock %s was already released (%s)", self.describe(), lock_id,
-                            str(self._fail("unlock", exc)))
+                log.warning("%s: lock %s was already released (%s)", self.describe(), lock_id, self._reason(exc))
             finally:
                 with contextlib.suppress(Exception):
                     conn.close()
@@ -407,8 +466,9 @@ class PostgresBackend:
                              (self.stack, lock_id))
                 mine = self._held.pop(lock_id, None)
                 if mine is not None:  # held by this very handle: just drop it
+                    mine.stop()
                     with contextlib.suppress(Exception):
-                        mine.close()
+                        mine.conn.close()
                 refused = []
                 for pid in pids:
                     row = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
@@ -436,29 +496,3 @@ class PostgresBackend:
                 with contextlib.suppress(Exception):
                     conn.close()
 
-
-def _secrets_of(url: str) -> list[str]:
-    """The password of ``url`` (raw and decoded) and of ``PGPASSWORD``: never to be shown."""
-    secrets: list[str] = []
-    netloc = urlsplit(url).netloc
-    userinfo = netloc.rpartition("@")[0]
-    if ":" in userinfo:
-        raw = userinfo.split(":", 1)[1]
-        secrets += [raw, unquote(raw)]
-    query = urlsplit(url).query
-    for part in query.split("&"):
-        key, _, value = part.partition("=")
-        if key == "password" and value:
-            secrets += [value, unquote(value)]
-    env = os.environ.get("PGPASSWORD")
-    if env:
-        secrets.append(env)
-    return sorted({s for s in secrets if s}, key=len, reverse=True)
-
-
-def _redacted(url: str) -> str:
-    """``postgresql://user@host:port/db``: no password, no query parameters."""
-    parts = urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    user = unquote(userinfo.split(":", 1)[0]) if userinfo else ""
-    return f"{parts.scheme}://{user + '@' if user else ''}{hosts}{parts.path}"

@@ -1,13 +1,16 @@
 """The contract every state backend keeps (local file, PostgreSQL, ...).
 
 Small on purpose, in the manner of Terraform's ``statemgr``: read the document, write the next
-version of it (or, for ``state push --force``, overwrite it), read the versions kept, and take /
-release a non-blocking lock. Waiting for a lock is not a backend's job: see
+version of it (or, for ``state push --force``, overwrite it; for ``state migrate``, several versions
+at once), read the versions kept, and take / release a non-blocking lock. A backend also notices
+when a lock it holds is lost: its writes are then refused with ``LockLost`` (fenced) and
+``check_lock`` raises it. Waiting for a lock is not a backend's job: see
 ``reconciler.state.locking``. Every backend passes the shared suite in ``tests/conformance``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +38,10 @@ class StateBackend(Protocol):
         """Store ``doc`` whatever lineage the stored document has (``fwctl state push --force``)."""
         ...
 
+    def write_versions(self, docs: Sequence[StateDocument]) -> None:
+        """Store ``docs`` (one lineage, serials rising) as one step: all of them, or none (a migration)."""
+        ...
+
     def history(self) -> list[tuple[int, datetime, str]]:
         """(serial, written at, lineage) of every version kept, oldest first."""
         ...
@@ -55,9 +62,21 @@ class StateBackend(Protocol):
         """Release a lock whoever holds it, given its id (as printed to the waiting user)."""
         ...
 
+    def check_lock(self) -> None:
+        """Raise ``LockLost`` if a lock this handle holds was lost; cheap enough to call before each change."""
+        ...
+
     def describe(self) -> str:
         """Where the state lives, for messages (never secrets)."""
         ...
+
+
+def serialised(doc: StateDocument, where: str) -> dict[str, Any]:
+    """``doc`` as JSON data, or ``StateError`` (one line) when it cannot be written as JSON."""
+    try:
+        return doc.model_dump(mode="json")
+    except (ValueError, RecursionError):
+        raise StateError(f"{where}: cannot write state: the document cannot be written as JSON") from None
 
 
 def document_from_data(data: Any, where: str, hint: str = "") -> StateDocument:
@@ -76,6 +95,8 @@ def document_from_data(data: Any, where: str, hint: str = "") -> StateDocument:
         )
     try:
         return StateDocument.model_validate(data)
+    except RecursionError:
+        raise StateError(f"{where}: not a valid fwctl state (nested too deeply){hint}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "document"

@@ -2,6 +2,11 @@
 
     with locked(backend, lock_info("apply", backend), timeout_s=30, on_wait=tell) as lock_id:
         ...   # read, plan, write: nobody else writes this state meanwhile
+
+A lock can be lost while it is held (its PostgreSQL session ended, someone ran ``force-unlock``).
+The backend then refuses every write (``LockLost``, fenced in the write itself); an operation
+asks ``check_lock(backend)`` before it starts each change, and ``locked`` raises ``LockLost`` when
+the block ends, so an operation that lost its lock never ends as if it had succeeded.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from contextlib import contextmanager
 
 from reconciler.model.state import LockInfo
 from reconciler.state.base import StateBackend
-from reconciler.state.errors import LockHeld
+from reconciler.state.errors import LockHeld, LockLost
 
 _FIRST_DELAY_S = 0.1
 _MAX_DELAY_S = 2.0
@@ -79,5 +84,16 @@ def locked(
                        f"--lock-timeout, or run 'fwctl force-unlock {held.holder.id}'") from None
     try:
         yield lock_id
+        try:
+            backend.check_lock()
+        except LockLost as lost:
+            raise LockLost(lost.where, lost.lock_id, lost.why,
+                           f"{info.operation} started no change after that and wrote nothing more to the "
+                           f"state; run it again to finish") from None
     finally:
         backend.unlock(lock_id)
+
+
+def check_lock(backend: StateBackend) -> None:
+    """Raise ``LockLost`` if ``backend`` lost a lock it holds (cheap: call it before each change)."""
+    backend.check_lock()

@@ -2,7 +2,9 @@
 
 Like Terraform's ``statemgr`` migrate: a document only ever replaces one of its own lineage with a
 lower serial, unless the person says ``--force`` (a push; the serial still rises). A migration
-copies the current document and the older versions of its lineage the target lacks, oldest first.
+copies the current document and the older versions of its lineage the target lacks, oldest first,
+in one step (``write_versions``: one transaction in PostgreSQL), so an interrupted migration leaves
+the target as it was.
 The caller holds the locks; these functions read and write, and refuse with ``StateConflict``.
 """
 
@@ -74,8 +76,7 @@ def migrate(source: StateBackend, target: StateBackend) -> Migration:
             version = source.read_version(serial)
             if version is not None and version.lineage == doc.lineage:
                 older.append(version)
-    for version in [*older, doc]:
-        target.write(version)
+    target.write_versions([*older, doc])  # one transaction: a kill leaves the target as it was
     return Migration(doc, len(older), copied=True)
 
 

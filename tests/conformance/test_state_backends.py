@@ -20,6 +20,7 @@ from reconciler.model.state import LockInfo, ResourceState, StateDocument
 from reconciler.state import (
     LocalFileBackend,
     LockHeld,
+    LockLost,
     PostgresBackend,
     StateBackend,
     StateConflict,
@@ -214,3 +215,49 @@ def test_lock_with_timeout_across_processes(backend_factory: Factory, tmp_path: 
     finally:
         release.set()
         child.join(10)
+
+
+def test_write_versions_stores_them_all(backend: StateBackend, backend_factory: Factory) -> None:
+    first = _doc().next_version()
+    second, third = first.next_version(), first.next_version().next_version()
+    backend.write_versions([first, second, third])
+    fresh = backend_factory()
+    assert fresh.read() == third
+    assert fresh.read_version(2) == second  # every backend keeps at least the version before
+
+
+def test_write_versions_is_refused_whole(backend: StateBackend) -> None:
+    stored = _doc().next_version().next_version()
+    backend.write(stored)
+    with pytest.raises(StateConflict):
+        backend.write_versions([stored.model_copy(update={"serial": 1}), stored.next_version()])
+    assert backend.read() == stored
+
+
+def test_check_lock_passes_while_the_lock_is_held(backend: StateBackend) -> None:
+    backend.check_lock()  # no lock: nothing to lose
+    lock_id = backend.lock(LockInfo(operation="apply"))
+    backend.check_lock()
+    backend.write(_doc().next_version())
+    backend.unlock(lock_id)
+    backend.check_lock()
+
+
+def test_a_lock_force_unlocked_by_someone_else_is_lost_and_fences_writes(
+        backend: StateBackend, backend_factory: Factory) -> None:
+    doc = _doc().next_version()
+    backend.write(doc)
+    lock_id = backend.lock(LockInfo(operation="apply"))
+    other = backend_factory()
+    other.force_unlock(lock_id)
+    taken = other.lock(LockInfo(operation="apply", who="the next one"))
+    with pytest.raises(LockLost, match=lock_id):
+        backend.write(doc.next_version())
+    with pytest.raises(LockLost):
+        backend.check_lock()
+    assert other.read() == doc
+    other.write(doc.next_version())  # the new holder writes
+    backend.unlock(lock_id)  # quiet, and leaves the new holder's lock alone
+    with pytest.raises(LockHeld, match="the next one"):
+        backend_factory().lock(LockInfo(operation="plan"))
+    other.unlock(taken)

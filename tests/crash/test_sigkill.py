@@ -9,7 +9,7 @@ that lands after the apply finished still counts as a trial; the summary says wh
 Each SIGKILL trial asserts: the re-run apply exits 0; the platform lists exactly one live
 trainer job per trainer address and one deployment per deployment address, and they are the
 ones the state names; the state has no pending operation; `plan --detailed-exitcode` exits 0.
-Each SIGINT trial asserts: exit 1 with one line "interrupted: ...", no traceback, the lock
+Each SIGINT trial asserts: exit 130 with one line "interrupted: ...", no traceback, the lock
 released (a following plan neither waits nor fails on it), the state parseable; re-run converges.
 """
 
@@ -200,7 +200,7 @@ def _sigint_trial(plane: LocalPlane, root: Path, make: Stack, stack: str, delay:
     stderr = watched.stderr()
     landed = "finished" if code == 0 else "executing"
     if code != 0:
-        assert code == 1, f"{stack}: SIGINT: exit {code}, expected 1:\n{stderr}"
+        assert code == 130, f"{stack}: SIGINT: exit {code}, expected 130:\n{stderr}"
         assert "Traceback" not in stderr, f"{stack}: SIGINT printed a traceback:\n{stderr}"
         lines = [line for line in stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "interrupted" in lines[0], f"{stack}: SIGINT: stderr is not one line:\n{stderr}"

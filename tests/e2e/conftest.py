@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,12 +73,13 @@ class LocalPlane:
         return response.json() if response.content else None
 
 
-@pytest.fixture
-def local_plane(tmp_path: Path) -> Iterator[LocalPlane]:
+@contextmanager
+def served_plane(db: Path, speed: str = SPEED) -> Iterator[LocalPlane]:
+    """`fwctl local serve` on a free 127.0.0.1 port with its database at ``db``, until the block ends."""
     port = _free_port()
     fwctl = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
     proc = subprocess.Popen(
-        [fwctl, "local", "serve", "--port", str(port), "--db", str(tmp_path / "local.db"), "--speed", SPEED],
+        [fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", speed],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -98,6 +100,12 @@ def local_plane(tmp_path: Path) -> Iterator[LocalPlane]:
         client.close()
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def local_plane(tmp_path: Path) -> Iterator[LocalPlane]:
+    with served_plane(tmp_path / "local.db") as plane:
+        yield plane
 
 
 @dataclass

@@ -71,12 +71,15 @@ def test_orphans_are_listed_with_cost_and_deleted(fwctl: Fwctl, local_plane: Loc
     fwctl.ok("apply", "-f", "grpo", "--auto-approve")
     assert "No orphans" in fwctl.ok("orphans", "-f", "grpo").stdout
     (workdir / ".fwctl" / "state.json").unlink()  # state lost: everything just created is leaked spend
-    listed = json.loads(fwctl.ok("orphans", "-f", "grpo", "--json").stdout)
+    # just created: within the grace period (10m by default) nothing counts; --grace 0s counts it all
+    assert json.loads(fwctl.ok("orphans", "-f", "grpo", "--json").stdout) == []
+    listed = json.loads(fwctl.ok("orphans", "-f", "grpo", "--json", "--grace", "0s").stdout)
     assert sorted(o["kind"] for o in listed) == ["deployment", "trainer", "trainer"]
     assert all(o["hourly_usd"] > 0 for o in listed)
-    refused = fwctl("orphans", "-f", "grpo", "--delete")  # no terminal, no --auto-approve
+    refused = fwctl("orphans", "-f", "grpo", "--delete", "--grace", "0s")  # no terminal, no --auto-approve
     assert refused.returncode == 1 and "--auto-approve" in refused.stderr
-    fwctl.ok("orphans", "-f", "grpo", "--delete", "--auto-approve")
+    assert len(local_plane.trainers()) == 2  # nothing deleted
+    fwctl.ok("orphans", "-f", "grpo", "--delete", "--auto-approve", "--grace", "0s")
     assert local_plane.trainers() == []
     assert local_plane.deployment(GRPO_DEPLOYMENT) is None or local_plane.deployment(GRPO_DEPLOYMENT)["state"] in (
         "DELETING", "DELETED")

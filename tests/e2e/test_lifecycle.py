@@ -129,3 +129,83 @@ def test_grpo_lifecycle(fwctl: Fwctl, local_plane: LocalPlane, workdir: Path) ->
     dep = local_plane.deployment(DEPLOYMENT)
     assert dep is not None and dep["maxReplicaCount"] == 0
     assert fwctl.ok("state", "list").stdout.strip() == ""
+
+
+def recorded_lifecycle(workdir: Path, address: str) -> dict:
+    state = json.loads((workdir / ".fwctl" / "state.json").read_text())
+    return dict(state["resources"][address]["lifecycle"])
+
+
+def test_lifecycle_comes_from_the_manifests(fwctl: Fwctl, local_plane: LocalPlane, workdir: Path) -> None:
+    trainers = workdir / "grpo" / "10-trainers.yaml"
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    out = outputs(fwctl)
+    policy, reference = out["Trainer/policy"]["job_id"], out["ReferenceTrainer/reference"]["job_id"]
+
+    # preventDestroy added: a state-only update in the plan, recorded by apply, nothing remote touched
+    edit(trainers, "preventDestroy: false", "preventDestroy: true")
+    result = fwctl("plan", "-f", "grpo", "--detailed-exitcode")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Trainer/policy will be updated in place" in result.stdout
+    assert "lifecycle.preventDestroy: false -> true" in result.stdout
+    assert "nothing changes on the platform" in result.stdout
+    def untouched(job: dict | None) -> dict:  # the usage meter (acceleratorSeconds) runs on its own
+        return {k: v for k, v in (job or {}).items() if k != "acceleratorSeconds"}
+
+    job_before = untouched(local_plane.trainer(policy))
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    assert recorded_lifecycle(workdir, "Trainer/policy")["preventDestroy"] is True
+    assert untouched(local_plane.trainer(policy)) == job_before, "a lifecycle change makes no remote call"
+    assert fwctl("plan", "-f", "grpo", "--detailed-exitcode").returncode == 0
+
+    # destroy is refused, located at the field, naming the way out; nothing is touched
+    result = fwctl("destroy", "-f", "grpo", "--auto-approve")
+    assert result.returncode == 1
+    assert re.search(r"10-trainers\.yaml:\d+:\d+: Trainer/policy: spec\.lifecycle\.preventDestroy: is true",
+                     result.stderr), result.stderr
+    assert "set preventDestroy: false" in result.stderr
+    assert local_plane.trainer(policy)["state"] == "JOB_STATE_RUNNING"
+
+    # a replace is refused too, naming the field that forces it
+    edit(trainers, "learningRate: 1.0e-5", "learningRate: 2.0e-5")
+    result = fwctl("plan", "-f", "grpo")
+    assert result.returncode == 1 and "would replace it (learningRate forces replacement)" in result.stderr, \
+        result.stderr
+    edit(trainers, "learningRate: 2.0e-5", "learningRate: 1.0e-5")
+
+    # a destroy of something else is not refused by the policy's preventDestroy
+    result = fwctl("plan", "-f", "grpo", "--destroy", "--target", "Deployment/rollout")
+    assert result.returncode == 0, result.stderr
+    assert "Deployment/rollout will be scaled to zero" in result.stdout and "Trainer/policy" not in result.stdout
+
+    # set back to false (and onDestroy: retain) in the manifests: destroy follows them right away
+    edit(trainers, "onDestroy: delete, preventDestroy: true", "onDestroy: retain, preventDestroy: false")
+    fwctl.ok("destroy", "-f", "grpo", "--auto-approve")
+    assert local_plane.trainer(policy)["state"] == "JOB_STATE_RUNNING", "onDestroy: retain keeps the job"
+    gone = local_plane.trainer(reference)
+    assert gone is None or gone["state"] in ("JOB_STATE_DELETED", "JOB_STATE_DELETING")
+    assert fwctl.ok("state", "list").stdout.strip() == ""
+
+
+def test_removing_a_pin_is_planned_and_recorded(fwctl: Fwctl, local_plane: LocalPlane, workdir: Path) -> None:
+    binding = workdir / "grpo" / "20-serving.yaml"
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    policy = outputs(fwctl)["Trainer/policy"]["job_id"]
+    local_plane.admin("POST", f"/_local/v1/accounts/{local_plane.account}/rlorTrainerJobs/{policy}/snapshots",
+                      {"name": "step-0100"})
+    edit(binding, "  scope: perTrainer", "  scope: perTrainer\n  snapshot: step-0100")
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    assert outputs(fwctl)["Deployment/rollout"]["snapshot"] == "step-0100"
+    dep_before = local_plane.deployment(DEPLOYMENT)
+
+    edit(binding, "  scope: perTrainer\n  snapshot: step-0100", "  scope: perTrainer")
+    result = fwctl("plan", "-f", "grpo", "--detailed-exitcode")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "SyncBinding/policy-to-rollout will be updated in place" in result.stdout
+    assert 'snapshot: "step-0100" -> null' in result.stdout
+    assert "keeps serving step-0100" in result.stdout and "stops recording the pin" in result.stdout
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    assert outputs(fwctl)["Deployment/rollout"]["snapshot"] is None
+    assert outputs(fwctl)["SyncBinding/policy-to-rollout"]["snapshot"] is None
+    assert local_plane.deployment(DEPLOYMENT) == dep_before, "unpinning touches nothing on the platform"
+    assert fwctl("plan", "-f", "grpo", "--detailed-exitcode").returncode == 0

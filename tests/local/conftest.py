@@ -176,6 +176,14 @@ def create_deployment(
     return dict(resp.json())
 
 
+def inspect(api: httpx.Client, path: str) -> dict[str, Any]:
+    """The local plane's whole record behind a public path (``/v1/accounts/...``): what the public
+    answer leaves out (the resolved training shape, accelerators, annotations, ...)."""
+    resp = api.get(f"/_local{path}")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
 def snapshot(api: httpx.Client, job: str, name: str) -> str:
     resp = api.post(f"/_local/v1/accounts/{ACCOUNT}/rlorTrainerJobs/{job}/snapshots", json={"name": name})
     assert resp.status_code == 200, resp.text

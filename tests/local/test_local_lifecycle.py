@@ -22,6 +22,7 @@ from tests.local.conftest import (
     create_deployment,
     create_trainer,
     hotload_headers,
+    inspect,
     snapshot,
     start_server,
     trainer_body,
@@ -92,9 +93,13 @@ def test_trainer_walks_creating_pending_running(api: httpx.Client, uid: Callable
     assert api.get(f"{TRAINERS}/{job}").json()["state"] == "JOB_STATE_PENDING"  # capacity fault: +0.5 s
     running = wait_state(api, f"{TRAINERS}/{job}", "JOB_STATE_RUNNING")
     assert running["trainingConfig"]["maxContextLength"] == 131072
-    assert running["trainingShape"] == f"{POLICY_SHAPE}/versions/v2"
-    for key in ("createTime", "updateTime", "nodeCount", "forwardOnly", "inactivityTimeout", "serviceMode"):
+    assert "trainingShape" not in running  # a create query parameter, never echoed
+    assert inspect(api, f"{TRAINERS}/{job}")["trainingShape"] == f"{POLICY_SHAPE}/versions/v2"
+    for key in ("createTime", "nodeCount", "serviceMode"):
         assert key in running
+    for key in ("updateTime", "inactivityTimeout", "hotLoadBucketUrl", "useReservation"):  # not in the type
+        assert key not in running
+    assert running["status"]["code"] == "OK"  # the gRPC name, as the public Status type has it
 
 
 def test_idle_trainer_pauses_and_resumes(api: httpx.Client, uid: Callable[[str], str]) -> None:

@@ -19,6 +19,7 @@ from tests.local.conftest import (
     POLICY_SHAPE,
     QWEN8B,
     LocalServer,
+    inspect,
     snapshot,
     wait_state,
 )
@@ -62,7 +63,9 @@ def test_trainer_lifecycle(server: LocalServer, api: httpx.Client, uid: Callable
     assert endpoint.job_name == f"accounts/{ACCOUNT}/rlorTrainerJobs/{job}"
     assert endpoint.base_url == f"{server.url}/training/v1/rlorTrainerJobs/{ACCOUNT}/{job}"
     assert endpoint.max_context_length == 131072
-    assert mgr.get(job)["trainingShape"] == f"{POLICY_SHAPE}/versions/v2"
+    assert "trainingShape" not in mgr.get(job)  # a create query parameter: the platform never echoes it
+    assert inspect(api, f"/v1/accounts/{ACCOUNT}/rlorTrainerJobs/{job}")["trainingShape"] == (
+        f"{POLICY_SHAPE}/versions/v2")
 
     # a retried create with the same id is idempotent (409 -> GET -> the existing job)
     again = mgr.create(config)
@@ -92,10 +95,12 @@ def test_trainer_lifecycle(server: LocalServer, api: httpx.Client, uid: Callable
         mgr.create(config)
 
 
-def test_trainer_auto_select_and_forward_only(server: LocalServer, uid: Callable[[str], str]) -> None:
+def test_trainer_auto_select_and_forward_only(
+    server: LocalServer, api: httpx.Client, uid: Callable[[str], str]
+) -> None:
     mgr = _trainers(server)
     policy = mgr.create(TrainerJobConfig(base_model=QWEN8B, lora_rank=16, auto_select_training_shape=True))
-    assert mgr.get(policy.job_id)["trainingShape"].startswith(
+    assert inspect(api, f"/v1/accounts/{ACCOUNT}/rlorTrainerJobs/{policy.job_id}")["trainingShape"].startswith(
         "accounts/fireworks/trainingShapes/qwen3-8b-lora/"
     )
     reference = mgr.create_and_wait(
@@ -109,7 +114,8 @@ def test_trainer_auto_select_and_forward_only(server: LocalServer, uid: Callable
     )
     job = mgr.get(reference.job_id)
     assert job["forwardOnly"] is True
-    assert job["trainingConfig"]["acceleratorCount"] == 4
+    record = inspect(api, f"/v1/accounts/{ACCOUNT}/rlorTrainerJobs/{reference.job_id}")
+    assert record["trainingConfig"]["acceleratorCount"] == 4
     for created in (policy.job_id, reference.job_id):
         mgr.delete(created)
 

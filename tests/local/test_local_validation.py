@@ -24,6 +24,7 @@ from tests.local.conftest import (
     create_deployment,
     create_trainer,
     hotload_headers,
+    inspect,
     snapshot,
     trainer_body,
     wait_state,
@@ -165,9 +166,10 @@ def test_manual_launch_with_skip_validations(api: httpx.Client, uid: Callable[[s
     resp = post_trainer(api, job, body, skipValidations="true")
     assert resp.status_code == 200, resp.text
     created = resp.json()
-    assert created["trainingShape"] == ""
     assert created["nodeCount"] == 2
-    assert created["trainingConfig"]["acceleratorType"] == "NVIDIA_H100_80GB"
+    record = inspect(api, f"{TRAINERS}/{job}")
+    assert record["trainingShape"] == ""
+    assert record["trainingConfig"]["acceleratorType"] == "NVIDIA_H100_80GB"
 
 
 def test_deployment_shape_with_accelerator_or_shapeless_flag(
@@ -253,7 +255,8 @@ def test_trainer_modes(api: httpx.Client, uid: Callable[[str], str]) -> None:
     assert post_trainer(api, uid("t"), lora, trainingShape=LORA_SHAPE).status_code == 200
     # auto-select: a shape per base model / lora / forwardOnly / context, or 400 when none fits
     picked = post_trainer(api, uid("t"), trainer_body(forwardOnly=True)).json()
-    assert picked["trainingShape"].startswith(FORWARD_SHAPE + "/versions/")
+    assert inspect(api, f"/v1/accounts/{picked['name'].split('/', 1)[1]}")["trainingShape"].startswith(
+        FORWARD_SHAPE + "/versions/")
     assert_error(post_trainer(api, uid("t"), trainer_body(LLAMA)), 400, "FAILED_PRECONDITION", "no validated")
     too_long = trainer_body(trainingConfig={"loraRank": 8, "maxContextLength": 131072})
     assert_error(post_trainer(api, uid("t"), too_long), 400, "FAILED_PRECONDITION")
@@ -429,10 +432,11 @@ def test_update_mask_rules(api: httpx.Client, uid: Callable[[str], str]) -> None
     # without a mask only the fields present change
     resp = api.patch(path, json={"description": "new"})
     assert resp.status_code == 200
-    assert resp.json()["annotations"] == {"team": "rl"} and resp.json()["maxReplicaCount"] == 1
+    assert "annotations" not in resp.json()  # accepted, kept, never returned (not in the public type)
+    assert inspect(api, path)["annotations"] == {"team": "rl"} and resp.json()["maxReplicaCount"] == 1
     # a masked field absent from the body is cleared
     resp = api.patch(path, params={"updateMask": "annotations,description"}, json={"description": "again"})
-    assert resp.json()["annotations"] == {} and resp.json()["description"] == "again"
+    assert inspect(api, path)["annotations"] == {} and resp.json()["description"] == "again"
 
 
 def test_resume_only_from_resumable_states(api: httpx.Client, uid: Callable[[str], str]) -> None:

@@ -5,7 +5,9 @@ every request) and a canary PostgreSQL password (in a `postgresql://` state URL 
 authenticate) go through every command fwctl has — plan, plan --json/--format markdown/--out,
 apply (from manifests and from a saved plan), show, output, status, state, destroy, with -v and
 -vv debug logging — and through the error paths: a bad manifest, a wrong key (401), an unreachable
-endpoint, a held state lock, the PostgreSQL URL as --state and as FWCTL_STATE. Every byte written
+endpoint, a held state lock, the PostgreSQL URL as --state and as FWCTL_STATE, a key with a line
+break (refused when read), a PostgreSQL URL whose password holds a raw '@', ':' or '/' (refused
+before any connection or name lookup). Every byte written
 is scanned — stdout, stderr, every file under the working directory (state, backups, lock, saved
 plans) — for either canary: zero hits. State and saved-plan files are 0600.
 """
@@ -227,6 +229,50 @@ def test_no_canary_anywhere(harness: Harness) -> None:
     if os.environ.get("FWCTL_CANARY_DUMP"):
         for run in fw.runs:
             print(f"$ fwctl {' '.join(run.args)} -> {run.returncode} ({run.seconds:.1f}s)\n{run.stderr.decode(errors='replace')[-400:]}")
+    hits = _scan(fw)
+    assert not hits, "secrets leaked:\n" + "\n".join(hits)
+
+
+def test_a_key_with_control_characters_is_refused_unechoed(harness: Harness) -> None:
+    """A key with a line break (a copy-paste accident) is refused when read, never sent, never shown."""
+    fw = harness
+    for bad in (f"{CANARY_KEY}\nX-Evil: 1", f"fw-\r{CANARY_KEY}", f"{CANARY_KEY[:10]}\x1b{CANARY_KEY[10:]}",
+                f"{CANARY_KEY}\u00e9"):
+        for args in (("plan", "-f", "grpo", "-vv"), ("apply", "-f", "grpo", "--auto-approve", "-vv"),
+                     ("status", "-f", "grpo"), ("local", "fault", "--clear", "--endpoint", fw.url)):
+            run = fw.fails(*args, key=bad)
+            assert b"FIREWORKS_API_KEY contains a control or non-ASCII character" in run.stderr, run.stderr
+            assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (fw.work / ".fwctl" / "state.json").exists()  # refused before anything was done
+    hits = _scan(fw)
+    assert not hits, "secrets leaked:\n" + "\n".join(hits)
+
+
+def test_an_ambiguous_postgres_url_is_refused_before_any_lookup(harness: Harness) -> None:
+    """A raw '@', ':', '/', '?' or '#' in the password: refused before connecting or resolving, redacted.
+
+    The host names end in .invalid, which never resolves; that nothing is resolved at all is
+    tests/test_state_postgres.py::test_ambiguous_urls_are_refused_before_any_lookup (socket.getaddrinfo
+    patched to fail). Here: the message says it was refused as ambiguous, not "cannot connect".
+    """
+    fw = harness
+    urls = [f"postgresql://fwctl:{CANARY_PW}@{CANARY_PW}@db.invalid/test",
+            f"postgresql://fwctl:x@{CANARY_PW}@db.invalid/test",
+            f"postgresql://fwctl:{CANARY_PW}/x@db.invalid/test",
+            f"postgresql://fwctl:{CANARY_PW}#x@db.invalid/test",
+            f"postgresql://fwctl:{CANARY_PW}:x@db.invalid/test",
+            f"postgresql://fwctl:{CANARY_PW}/test",
+            f"postgresql://fwctl:{CANARY_PW}@[::1/test"]
+    for url in urls:
+        for args in (("plan", "-f", "grpo", "-vv", "--state", url), ("state", "list", "--state", url),
+                     ("state", "migrate", "--to", url)):
+            run = fw.fails(*args)
+            assert b"cannot connect" not in run.stderr and b"resolve" not in run.stderr, run.stderr
+            assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+        run = fw.fails("apply", "-f", "grpo", "--auto-approve", extra_env={"FWCTL_STATE": url})
+        assert b"PostgreSQL state URL" in run.stderr, run.stderr
+    empty = fw.fails("plan", "-f", "grpo", "--state", "postgresql://")
+    assert b"names no host" in empty.stderr, empty.stderr
     hits = _scan(fw)
     assert not hits, "secrets leaked:\n" + "\n".join(hits)
 

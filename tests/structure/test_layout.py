@@ -115,3 +115,13 @@ def test_every_resource_kind_has_a_kind_module() -> None:
 
 def test_the_wire_can_patch_exactly_what_the_deployment_kind_calls_patchable() -> None:
     assert set(DEPLOYMENT_UPDATE_PATHS) == set(PATCHABLE)
+
+
+def test_every_mutating_provider_method_is_a_provider_method() -> None:
+    """--parallelism bounds the methods named in MUTATING: a misspelt or removed name would leave a
+    mutating call unbounded without anyone noticing."""
+    from reconciler.provider.base import MUTATING, Provider
+
+    methods = {name for name in vars(Provider) if not name.startswith("_")}
+    assert methods >= MUTATING, MUTATING - methods
+    assert {m for m in methods if m.startswith(("create_", "update_", "delete_", "resume_"))} <= MUTATING

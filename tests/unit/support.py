@@ -17,6 +17,7 @@ from reconciler.executor import ApplyResult, Executor, Poll, StateRecorder, init
 from reconciler.manifest import Manifests, load_manifests
 from reconciler.model.plan import Action, Plan
 from reconciler.model.remote import (
+    BaseModelInfo,
     Checkpoint,
     DeploymentConfig,
     DeploymentInfo,
@@ -99,12 +100,13 @@ def observed(trainers: Iterable[TrainerJob] = (), deployments: Iterable[Deployme
 
 
 def make_plan(m: Manifests, *, state: StateDocument | None = None, seen: Observed | None = None,
-              destroy: bool = False, targets: tuple[str, ...] = (), id_seed: str = "L") -> Plan:
+              destroy: bool = False, targets: tuple[str, ...] = (), id_seed: str = "L",
+              replace: tuple[str, ...] = ()) -> Plan:
     stack_spec = m.stack.spec if m.stack else None
     return plan_changes(PlanRequest(
         stack=m.stack_name, endpoint="local", observed=seen or observed(), prior=state,
         resources=m.resources, stack_region=stack_spec.region if stack_spec else None,
-        manifests_digest=m.digest, destroy=destroy, targets=targets,
+        manifests_digest=m.digest, destroy=destroy, targets=targets, replace=replace,
         id_seed=state.lineage if state else id_seed, locate=m.locate))
 
 
@@ -326,6 +328,10 @@ class FakeProvider:
         self._enter("delete_deployment", dep_id)
         self.deployments.pop(dep_id, None)
         self._countdown.pop(dep_id, None)
+
+    async def get_model(self, name: str) -> BaseModelInfo | None:
+        self._enter("get_model", name)
+        return BaseModelInfo(name=name, context_length=131072, supports_lora=True)
 
     async def get_training_shape_version(self, name: str) -> TrainingShapeVersion:
         self._enter("get_training_shape_version", name)

@@ -170,12 +170,41 @@ def test_deployment_in_place_fields_update_and_the_rest_replace(tmp_path: Path) 
     assert c.action is Action.REPLACE and c.replace_paths == ("region",)
 
 
-def test_an_annotation_added_by_hand_is_an_in_place_diff_of_the_whole_map(tmp_path: Path) -> None:
+def recorded(address: str, **applied: Any) -> StateDocument:
+    """prior() with ``address`` recording ``applied`` as its last-applied view."""
+    doc = prior()
+    return doc.with_resource(address, doc.resources[address].model_copy(update={"applied": applied}))
+
+
+def test_annotations_are_not_returned_so_they_compare_with_the_last_applied_map(tmp_path: Path) -> None:
     marks = {"fwctl.dev/stack": "s", "fwctl.dev/address": "Deployment/rollout"}
-    p = plan_against(tmp_path, job(), deployment(annotations={**marks, "owner": "bob"}))
-    c = change(p, "Deployment/rollout")
+    m = write_manifests(tmp_path, stack_yaml(trainer_doc(), deployment_doc(extra="  annotations: {team: rl}\n")))
+    seen = observed([job()], [deployment(annotations={})])  # the platform does not return annotations
+    # the manifest's map against the one last applied: an in-place diff of the whole map
+    c = change(make_plan(m, state=recorded("Deployment/rollout", annotations=marks), seen=seen), "Deployment/rollout")
     assert c.action is Action.UPDATE
-    assert [(d.path, d.before, d.after) for d in c.diffs] == [("annotations", {**marks, "owner": "bob"}, marks)]
+    assert [(d.path, d.before, d.after) for d in c.diffs] == [("annotations", marks, {**marks, "team": "rl"})]
+    # as last applied: no change, whatever the read shows (never compared with "absent")
+    c = change(make_plan(m, state=recorded("Deployment/rollout", annotations={**marks, "team": "rl"}), seen=seen),
+               "Deployment/rollout")
+    assert c.action is Action.NOOP and c.diffs == ()
+    # nothing recorded (a deployment fwctl did not apply): not compared, and the plan says so
+    c = change(make_plan(m, state=prior(), seen=seen), "Deployment/rollout")
+    assert c.action is Action.NOOP and any("not verified" in r and "annotations" in r for r in c.reasons)
+
+
+def test_the_field_table_takes_unechoed_fields_from_the_record() -> None:
+    table = FieldTable(FieldRule("size", "replicas.max"), FieldRule("note", "description", echoed=False))
+    read = Config(size=2, note=None)  # the platform does not return the note
+    assert table.observed(read, {"description": "mine"}) == {"replicas.max": 2, "description": "mine"}
+    assert table.observed(read, {"description": None}) == {"replicas.max": 2, "description": None}
+    assert table.observed(read, None) == {"replicas.max": 2}  # unverified: left out
+    assert table.readable(read) == {"replicas.max": 2}
+    desired = {"replicas.max": 2, "description": "mine"}
+    assert table.diffs(desired, table.observed(read, None)) == ()
+    assert table.unverified(desired, table.observed(read, None)) == ("description",)
+    assert paths(table.diffs(desired, table.observed(read, {"description": None}))) == ["description"]
+    assert table.drifted({"replicas.max": 2, "description": "mine"}, table.view(read)) == []
 
 
 def test_ignore_changes_prefix_covers_nested_fields(tmp_path: Path) -> None:
@@ -196,7 +225,12 @@ def test_ignore_changes_on_a_trainer_avoids_its_replacement(tmp_path: Path) -> N
 
 
 def test_a_pinned_trainer_shape_version_is_compared_exactly(tmp_path: Path) -> None:
+    # trainingShape is a create query parameter the platform never returns: the last-applied value counts
     text = trainer_doc().replace(POLICY_SHAPE, f"{POLICY_SHAPE}/versions/v1")
     m = write_manifests(tmp_path, stack_yaml(text, deployment_doc()))
-    c = change(make_plan(m, state=prior(), seen=observed([job()], [deployment()])), "Trainer/policy")
+    seen = observed([job(training_shape=None)], [deployment()])
+    c = change(make_plan(m, state=recorded("Trainer/policy", trainingShape=POLICY_SHAPE), seen=seen), "Trainer/policy")
     assert c.action is Action.REPLACE and c.replace_paths == ("trainingShape",)
+    assert [(d.before, d.after) for d in c.diffs] == [(POLICY_SHAPE, f"{POLICY_SHAPE}/versions/v1")]
+    pinned = recorded("Trainer/policy", trainingShape=f"{POLICY_SHAPE}/versions/v1")
+    assert change(make_plan(m, state=pinned, seen=seen), "Trainer/policy").action is Action.NOOP

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from pathlib import Path
 
 import pytest
 
+from reconciler.executor import BoundedProvider, RequestSlots
 from reconciler.model.plan import Action
 from reconciler.model.state import ResourceStatus
 from reconciler.provider.base import Provider
@@ -15,9 +17,11 @@ from .support import (
     ACCOUNT,
     BINDING,
     FORWARD_SHAPE,
+    POLICY_SHAPE,
     QWEN,
     FakeProvider,
     actions,
+    as_provider,
     binding_doc,
     change,
     converge,
@@ -136,10 +140,67 @@ def test_parallelism_bounds_concurrent_creates(tmp_path: Path, parallelism: int,
     result = run_apply(plan, fake, state_backend(tmp_path), parallelism=parallelism)
     assert result.ok and len(result.done) == 6
     assert fake.max_creates_in_flight == expected
-    if parallelism == 1:  # one change at a time: each trainer is RUNNING before the next create
-        order = [e.split()[0] + " " + e.split()[-1] for e in fake.timeline
-                 if e.startswith(("call create_trainer_job", "RUNNING"))]
-        assert order == [f"{what} {c.remote_id}" for c in plan.changes for what in ("call", "RUNNING")]
+
+
+def test_parallelism_bounds_mutating_calls_not_the_wait_for_readiness(tmp_path: Path) -> None:
+    # Six independent deployments, --parallelism 2. None becomes READY until all six are being
+    # polled at once: an executor that held a slot while waiting would time them out (create: 2s).
+    docs = [deployment_doc(f"d{i}", extra="  timeouts: {create: 2s}\n") for i in range(6)]
+    plan = make_plan(write_manifests(tmp_path, stack_yaml(*docs)))
+    ids = [str(c.remote_id) for c in plan.changes]
+    fake = FakeProvider(create_delay=0.05)
+    everyone_polled = {("get_deployment", dep_id) for dep_id in ids}
+    for dep_id in ids:
+        fake.hold[dep_id] = lambda: everyone_polled <= set(fake.calls)
+    result = run_apply(plan, fake, state_backend(tmp_path), parallelism=2)
+
+    assert result.ok, (result.failed, result.skipped)
+    assert fake.max_creates_in_flight == 2  # the bound held for the requests ...
+    first_ready = min(fake.index(f"READY {dep_id}") for dep_id in ids)
+    assert all(fake.index(f"call create_deployment {dep_id}") < first_ready for dep_id in ids)
+    assert all(fake.index(f"call get_deployment {dep_id}") < first_ready for dep_id in ids)  # ... not the waits
+    # Creates that found every slot taken said so.
+    assert any(entry.endswith(" waiting for a slot") for entry in fake.timeline)
+
+
+def test_only_mutating_requests_take_a_slot_and_they_go_before_reads() -> None:
+    async def scenario() -> None:
+        fake = FakeProvider()
+        slots = RequestSlots(1)
+        queued: list[str] = []
+        bounded = BoundedProvider(as_provider(fake), slots, on_queued=lambda: queued.append("queued"))
+        held = asyncio.Event()
+
+        async def long_create() -> None:  # holds the only slot until told to let go
+            fake.calls.append(("create_deployment", "first"))
+            await held.wait()
+
+        first = asyncio.create_task(slots.mutate(long_create))
+        await asyncio.sleep(0)
+        # The slot is taken, nothing is queued: reads and polls go straight through.
+        assert await bounded.account_id() == ACCOUNT
+        assert await bounded.get_deployment("d") is None and await bounded.list_deployments() == []
+        assert await bounded.get_trainer_job("t") is None and await bounded.list_trainer_jobs() == []
+        assert await bounded.trainer_healthy("t")
+        await bounded.hot_load_status("d", QWEN)
+        await bounded.get_training_shape_version(POLICY_SHAPE)
+        # Mutations wait for the slot, and say that they wait; a read started meanwhile lets them go first.
+        mutations = [asyncio.create_task(bounded.delete_deployment("d")),
+                     asyncio.create_task(bounded.delete_trainer_job("t")),
+                     asyncio.create_task(bounded.hot_load("d", QWEN, "snap"))]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        poll = asyncio.create_task(bounded.get_deployment("d"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not any(task.done() for task in [*mutations, poll])
+        assert fake.mutations() == [("create_deployment", "first")] and len(queued) == 3
+        held.set()
+        await asyncio.gather(first, *mutations, poll)
+        assert [c for c in fake.calls if c[0] != "account_id"][-4:] == [
+            ("delete_deployment", "d"), ("delete_trainer_job", "t"), ("hot_load", "d"), ("get_deployment", "d")]
+
+    asyncio.run(scenario())
 
 
 def test_a_failed_create_skips_its_dependents_while_independent_branches_finish(tmp_path: Path) -> None:
@@ -259,21 +320,24 @@ def test_a_shared_session_reference_creates_nothing_remote(tmp_path: Path) -> No
 
 def test_a_replaced_trainer_is_created_before_the_old_job_goes_and_the_deployment_is_re_pointed(
         tmp_path: Path) -> None:
+    # lifecycle.createBeforeDestroy (the default order is in test_replace_order.py).
+    cbd = trainer_doc(extra="  lifecycle: {createBeforeDestroy: true}\n")
     fake, backend = FakeProvider(), state_backend(tmp_path)
-    first, _ = converge(write_manifests(tmp_path, stack_yaml(trainer_doc(), deployment_doc(), binding_doc())),
+    first, _ = converge(write_manifests(tmp_path, stack_yaml(cbd, deployment_doc(), binding_doc())),
                         fake, backend)
     old = first.changes[0].remote_id
     fake.calls.clear()
     fake.timeline.clear()
-    edited = stack_yaml(trainer_doc().replace("1.0e-5", "2.0e-5"), deployment_doc(), binding_doc())
+    edited = stack_yaml(cbd.replace("1.0e-5", "2.0e-5"), deployment_doc(), binding_doc())
     plan, result = converge(write_manifests(tmp_path, edited), fake, backend)
     new = change(plan, "Trainer/policy").remote_id
     assert actions(plan) == {"Trainer/policy": Action.REPLACE, "Deployment/rollout": Action.NOOP,
-                             BINDING: Action.REATTACH}
+                             BINDING: Action.REATTACH, f"Trainer/policy#deposed-{old}": Action.DELETE}
     assert result.ok and new != old
     assert fake.index(f"call create_trainer_job {new}") < fake.index(f"RUNNING {new}") < fake.index(
         f"call delete_trainer_job {old}")
     assert fake.index(f"RUNNING {new}") < fake.index(f"{BINDING} started")
+    assert fake.index(f"{BINDING} done") < fake.index(f"call delete_trainer_job {old}")
     assert [c for c in fake.mutations() if c[1] == "s-rollout"] == [("update_deployment", "s-rollout")]
     assert fake.trainers[old].state == "JOB_STATE_DELETED"
     assert fake.deployments["s-rollout"].config.hot_load_trainer_job == job_name(new)

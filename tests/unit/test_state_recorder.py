@@ -123,3 +123,40 @@ def test_a_failed_write_raises_from_set(tmp_path: Path) -> None:
     recorder = StateRecorder(backend, fresh())
     with pytest.raises(StateError, match="lineage"):
         asyncio.run(recorder.set(*record(0)))
+
+
+class FlakyBackend(CountingBackend):
+    """The real backend behind a disk that fails the first ``failures`` writes (a full disk freed)."""
+
+    def __init__(self, backend: StateBackend, failures: int):
+        super().__init__(backend)
+        self.failures = failures
+        self.attempts = 0
+
+    def write(self, doc: StateDocument) -> None:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise StateError("state.json: cannot write state: No space left on device")
+        super().write(doc)
+
+
+def test_a_write_that_fails_once_is_retried_and_every_change_of_the_batch_is_recorded(tmp_path: Path) -> None:
+    backend = FlakyBackend(state_backend(tmp_path), failures=1)
+    recorder = StateRecorder(backend, fresh())  # type: ignore[arg-type]
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(*(recorder.set(*record(i)) for i in range(3)), return_exceptions=True)
+
+    assert asyncio.run(main()) == [None, None, None]
+    stored = backend.read()
+    assert stored is not None and sorted(stored.resources) == sorted(record(i)[0] for i in range(3))
+
+
+def test_a_write_that_keeps_failing_fails_its_batch_after_the_retries(tmp_path: Path) -> None:
+    from reconciler.executor import WRITE_RETRIES
+
+    backend = FlakyBackend(state_backend(tmp_path), failures=100)
+    recorder = StateRecorder(backend, fresh())  # type: ignore[arg-type]
+    with pytest.raises(StateError, match="No space left"):
+        asyncio.run(recorder.set(*record(0)))
+    assert backend.attempts == len(WRITE_RETRIES) + 1
