@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
 from reconciler.manifest._yaml import ParsedDocument, Path
+from reconciler.model.paths import unwrap
 from reconciler.model.problems import Problem
 from reconciler.model.resources import API_VERSION, KINDS, Document
 
@@ -165,18 +165,10 @@ def _model_at(model_class: type[BaseModel], path: Path) -> type[BaseModel] | Non
         info = by_alias.get(part)
         if info is None:
             return None
-        inner = _unwrap(info.annotation)
+        inner = unwrap(info.annotation)
         if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
             return None
         current = inner
     return current
 
 
-def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return _unwrap(args[0])
-    return annotation

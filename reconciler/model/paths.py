@@ -11,14 +11,14 @@ from pydantic import BaseModel
 _NOT_IGNORABLE = frozenset({"lifecycle", "timeouts"})
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap(annotation: Any) -> Any:
     """The model class inside ``Annotated[...]`` / ``X | None``, or the annotation itself."""
     while typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            return _unwrap(args[0])
+            return unwrap(args[0])
     return annotation
 
 
@@ -31,7 +31,7 @@ def _field_paths(model: type[BaseModel], prefix: str = "") -> tuple[set[str], se
             continue
         path = prefix + alias
         paths.add(path)
-        inner = _unwrap(info.annotation)
+        inner = unwrap(info.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             sub_paths, sub_open = _field_paths(inner, path + ".")
             paths |= sub_paths
@@ -65,4 +65,4 @@ def ignore_changes_rules(spec: BaseModel, ignore_changes: tuple[str, ...]) -> li
     return rules
 
 
-__all__ = ["ignorable_paths", "ignore_changes_rules", "is_ignorable"]
+__all__ = ["ignorable_paths", "ignore_changes_rules", "is_ignorable", "unwrap"]

@@ -40,15 +40,17 @@ async def read_account(session: Session, provider: Provider, prior: StateDocumen
 
 
 async def make_plan(session: Session, provider: Provider, prior: StateDocument | None,
-                    options: PlanOptions, listener: Listener = QUIET) -> Plan:
-    """Refresh what the manifests and the state name, then plan. Raises ``PlanError``, and
-    ``OperationError`` when the account is not the state's."""
+                    options: PlanOptions, listener: Listener = QUIET, observed: Observed | None = None) -> Plan:
+    """Refresh what the manifests and the state name (unless ``observed`` is that read already, from
+    ``read_account``), then plan. Raises ``PlanError``, and ``OperationError`` when the account is
+    not the state's."""
     import uuid
 
     from reconciler.planner import PlanRequest, plan_changes
 
     manifests = session.manifests
-    observed = await read_account(session, provider, prior, listener)
+    if observed is None:
+        observed = await read_account(session, provider, prior, listener)
     stack_spec = session.stack_spec
     return plan_changes(PlanRequest(
         stack=session.stack,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reconciler.operations._session import QUIET, Listener, Session, failing_as
+from reconciler.operations._session import QUIET, Listener, Session
 
 if TYPE_CHECKING:
     from reconciler.model.health import ResourceHealth
@@ -37,9 +37,8 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
     import asyncio
 
     from reconciler.health import TrainerProbe
-    from reconciler.operations._plan import PlanOptions, make_plan
+    from reconciler.operations._plan import PlanOptions, make_plan, read_account
     from reconciler.planner import PlanError
-    from reconciler.refresh import refresh
     from reconciler.status import classify, probe_targets, with_sync
 
     prior = session.read_state()
@@ -48,8 +47,7 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
     resources = session.resources
 
     async def run(provider: Any) -> list[ResourceHealth]:
-        with failing_as("reading the account"):
-            observed = await refresh(provider, session.stack, resources, prior)
+        observed = await read_account(session, provider, prior, listener)  # one read for health and sync
         targets = sorted(probe_targets(session.stack, resources, prior, observed).items())
         probe = TrainerProbe(provider, session.endpoint.api_key, healthz_only=session.endpoint.embedded,
                              timeout_s=probe_timeout_s)
@@ -57,7 +55,7 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
         probes = {job_id: why for (job_id, _), why in zip(targets, found, strict=True)}
         results = classify(session.stack, resources, prior, observed, probes)
         try:
-            plan = await make_plan(session, provider, prior, PlanOptions())
+            plan = await make_plan(session, provider, prior, PlanOptions(), observed=observed)
         except PlanError as exc:
             return with_sync(results, None, str(exc).splitlines()[0])
         return with_sync(results, plan)
