@@ -67,22 +67,10 @@ def survey_orphans(
     return OrphanSurvey(orphans, recent, retained, grace_s)
 
 
-def find_orphans(
-    stack: str,
-    state: StateDocument | None,
-    trainers: list[TrainerJob],
-    deployments: list[DeploymentInfo],
-    now: datetime | None = None,
-    grace_s: float = DEFAULT_GRACE_S,
-) -> list[Orphan]:
-    """The orphans that count, the most spent first."""
-    return survey_orphans(stack, state, trainers, deployments, now, grace_s).orphans
-
-
 def kind_deleting(orphan: Orphan) -> str:
     """The kind whose ``delete_orphan`` removes this orphan."""
     return next(name for name, k in KINDS.items() if k.holds == orphan.kind)
 
 
-__all__ = ["DEFAULT_GRACE_S", "Orphan", "OrphanSurvey", "find_orphans", "kind_deleting", "referenced_ids",
+__all__ = ["DEFAULT_GRACE_S", "Orphan", "OrphanSurvey", "kind_deleting", "referenced_ids",
            "survey_orphans"]

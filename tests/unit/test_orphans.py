@@ -1,4 +1,4 @@
-"""find_orphans: what fwctl created for a stack that no state references (leaked GPU spend)."""
+"""survey_orphans: what fwctl created for a stack that no state references (leaked GPU spend)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.model.remote import DeploymentConfig, DeploymentInfo, TrainerConfig, TrainerJob
 from reconciler.model.state import PendingOperation, ResourceState, StateDocument
-from reconciler.orphans import find_orphans
+from reconciler.orphans import survey_orphans
 
 from .support import (
     ACCOUNT,
@@ -55,7 +55,7 @@ OURS = {"fwctl.dev/stack": "s", "fwctl.dev/address": "Deployment/old"}
 
 
 def test_marked_resources_absent_from_state_are_orphans_with_age_and_cost() -> None:
-    found = find_orphans("s", state(), [job("any-id", "fwctl:s/old")], [deployment("s-old", OURS)], now=NOW)
+    found = survey_orphans("s", state(), [job("any-id", "fwctl:s/old")], [deployment("s-old", OURS)], now=NOW).orphans
     by_id = {o.remote_id: o for o in found}
     assert set(by_id) == {"any-id", "s-old"}
     trainer, dep = by_id["any-id"], by_id["s-old"]
@@ -70,14 +70,14 @@ def test_marked_resources_absent_from_state_are_orphans_with_age_and_cost() -> N
 
 
 def test_a_job_id_of_the_stacks_pattern_is_ours_even_without_the_display_name() -> None:
-    found = find_orphans("s", None, [job("s-policy-0a1b2c", "renamed by hand")], [], now=NOW)
+    found = survey_orphans("s", None, [job("s-policy-0a1b2c", "renamed by hand")], [], now=NOW).orphans
     assert [o.remote_id for o in found] == ["s-policy-0a1b2c"]
 
 
 def test_resources_in_state_or_pending_in_state_are_not_orphans() -> None:
     trainers = [job("s-policy-0a1b2c", "fwctl:s/policy"), job("s-next-ffffff", "fwctl:s/next")]
-    found = find_orphans("s", state("s-policy-0a1b2c", "s-rollout", pending="s-next-ffffff"), trainers,
-                         [deployment("s-rollout", OURS)], now=NOW)
+    found = survey_orphans("s", state("s-policy-0a1b2c", "s-rollout", pending="s-next-ffffff"), trainers,
+                         [deployment("s-rollout", OURS)], now=NOW).orphans
     assert found == []
 
 
@@ -85,13 +85,13 @@ def test_another_stacks_and_unmarked_resources_are_not_orphans() -> None:
     trainers = [job("t-policy-0a1b2c", "fwctl:t/policy"), job("handmade", "my experiment"), job("plain", None)]
     deployments = [deployment("t-rollout", {"fwctl.dev/stack": "t"}), deployment("manual", {}),
                    deployment("tagged", {"team": "rl"})]
-    assert find_orphans("s", None, trainers, deployments, now=NOW) == []
+    assert survey_orphans("s", None, trainers, deployments, now=NOW).orphans == []
 
 
 def test_deleted_jobs_are_not_orphans_and_stopped_ones_cost_nothing() -> None:
     trainers = [job("s-a-aaaaaa", "fwctl:s/a", state="JOB_STATE_DELETED"),
                 job("s-b-bbbbbb", "fwctl:s/b", state="JOB_STATE_PAUSED")]
-    found = find_orphans("s", None, trainers, [], now=NOW)
+    found = survey_orphans("s", None, trainers, [], now=NOW).orphans
     assert [(o.remote_id, o.hourly_usd) for o in found] == [("s-b-bbbbbb", 0.0)]
 
 
@@ -108,8 +108,8 @@ def test_resources_whose_state_was_lost_after_an_apply_are_found(tmp_path: Path)
     assert doc is not None
     trainers, deployments = list(fake.trainers.values()), list(fake.deployments.values())
     later = CREATED_AT + timedelta(hours=3)
-    assert find_orphans("s", doc, trainers, deployments, now=later) == []
+    assert survey_orphans("s", doc, trainers, deployments, now=later).orphans == []
     lost = doc.with_resource("Trainer/sft", None).with_resource("Deployment/serve", None)
-    found = {o.remote_id: o for o in find_orphans("s", lost, trainers, deployments, now=later)}
+    found = {o.remote_id: o for o in survey_orphans("s", lost, trainers, deployments, now=later).orphans}
     assert set(found) == {plan.changes[0].remote_id, "s-serve"}
     assert all(o.age_hours == pytest.approx(3.0) and o.spent_usd > 0 for o in found.values())
