@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench crash clean
 
 $(BIN)/fwctl: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint typecheck pytest
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# the crash campaign of issue 12: >= 60 seeded fault trials, a table; exit 1 on any failure
+crash: install
+	$(BIN)/python benchmarks/crash_campaign.py
 
 clean:
 	rm -rf $(VENV) .fwctl .pytest_cache .mypy_cache .ruff_cache

@@ -45,12 +45,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The benchmarks measure speed at scale, not quota: lift the local plane's GPU quotas (16 per type).
+BENCH_QUOTAS = ("--quota", "nvidia-h200-141gb=1000000", "--quota", "nvidia-h100-80gb=1000000")
+
+
 def serve(db: Path, speed: float, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """A `fwctl local serve` subprocess on a free 127.0.0.1 port, once it answers (shared by the benchmarks)."""
     port = free_port()
     fwctl = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
     proc = subprocess.Popen([fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", str(speed),
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             *BENCH_QUOTAS, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

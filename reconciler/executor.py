@@ -31,7 +31,7 @@ from reconciler.kinds.base import (
     Reporter,
 )
 from reconciler.model.plan import Action, Change, Plan
-from reconciler.model.state import ResourceState, StateDocument
+from reconciler.model.state import ResourceState, RetainedResource, StateDocument
 from reconciler.provider.base import MUTATING, Provider
 from reconciler.provider.errors import ProviderError
 from reconciler.state.base import StateBackend
@@ -53,12 +53,13 @@ class StateRecorder:
     def __init__(self, backend: StateBackend, doc: StateDocument):
         self.backend = backend
         self.doc = doc
-        self._queue: list[tuple[str, ResourceState | None, asyncio.Future[None]]] = []
+        self._queue: list[tuple[str, ResourceState | None, RetainedResource | None, asyncio.Future[None]]] = []
         self._writing = False
 
-    async def set(self, address: str, resource: ResourceState | None) -> None:
+    async def set(self, address: str, resource: ResourceState | None,
+                  retained: RetainedResource | None = None) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((address, resource, done))
+        self._queue.append((address, resource, retained, done))
         if not self._writing:
             self._writing = True
             try:
@@ -72,10 +73,14 @@ class StateRecorder:
                 self._queue = []
         await done
 
-    async def _write(self, batch: list[tuple[str, ResourceState | None, asyncio.Future[None]]]) -> None:
+    async def _write(self, batch: list[tuple[str, ResourceState | None, RetainedResource | None,
+                                           asyncio.Future[None]]]) -> None:
         doc = self.doc
-        for address, resource, _ in batch:
+        for address, resource, retained, _ in batch:
+            held = doc.resources.get(address)
             doc = doc.with_resource(address, resource)
+            if retained is not None and resource is None and held is not None and held.remote_id:
+                doc = doc.with_retained(held.remote_id, retained)  # forgotten on purpose: not an orphan
         doc = doc.next_version()
         for attempt in range(len(WRITE_RETRIES) + 1):
             try:

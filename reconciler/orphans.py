@@ -10,20 +10,22 @@ Not counted (neither listed as orphans nor deleted):
   for a replaced job still to be deleted);
 - anything created within the grace period (default 10 minutes): an apply of another fwctl, or
   one whose state write has not landed yet, may be about to record it;
-- anything kept on purpose: a deployment forgotten by ``onDestroy: retain`` is annotated
-  ``fwctl.dev/retained`` and reported as retained.
+- anything kept on purpose, reported as retained: a deployment forgotten by ``onDestroy: retain`` is
+  annotated ``fwctl.dev/retained``; a trainer job (which cannot be re-marked), a deployment parked
+  by a destroy and anything ``fwctl state rm`` forgot are in the state's ``retained`` records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from reconciler.kinds import KINDS
 from reconciler.kinds.base import Orphan
 from reconciler.model.remote import DeploymentInfo, TrainerJob
 from reconciler.model.state import StateDocument
+from reconciler.model.variables import remote_name
 
 DEFAULT_GRACE_S = 600.0  # `fwctl orphans --grace`: younger resources are not counted
 
@@ -34,7 +36,7 @@ class OrphanSurvey:
 
     orphans: list[Orphan]  # listed, and deleted by --delete; the most spent first
     recent: list[Orphan]  # created within the grace period
-    retained: list[Orphan]  # kept on purpose (onDestroy: retain)
+    retained: list[Orphan]  # kept on purpose (onDestroy: retain, parked by destroy, state rm)
     grace_s: float
 
 
@@ -56,9 +58,12 @@ def survey_orphans(
     job marked by its id alone (a display name of its own) may carry (None: any name)."""
     now = now or datetime.now(UTC)
     referenced = referenced_ids(state)
-    names = None if declared is None else frozenset(
+    names = None if declared is None else frozenset(remote_name(name) for name in  # policy[k] -> policy-k
         {*declared, *(res.name for res in (state.resources.values() if state else ()))})
     found = [o for k in KINDS.values() for o in k.orphans(stack, referenced, trainers, deployments, now, names)]
+    kept = state.retained if state else {}
+    found = [replace(o, retained=True) if o.remote_id in kept and kept[o.remote_id].kind == o.kind else o
+             for o in found]
     found.sort(key=lambda o: -o.spent_usd)
     since = now - timedelta(seconds=max(grace_s, 0.0))
     retained = [o for o in found if o.retained]

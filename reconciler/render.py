@@ -94,6 +94,11 @@ def _change_lines(change: Change, colour: bool) -> list[str]:
     lines = [f"  # {change.address} {VERBS[change.action]}", f"  {head}"]
     for reason in change.reasons:
         lines.append(f"      # {reason}")
+    if change.cost is not None:
+        from reconciler.model.money import change_cost_text
+
+        flag = "  # expensive" if change.cost.expensive else ""
+        lines.append(f"      # {change_cost_text(change.cost)}{flag}")
     if change.action is Action.CREATE and change.after:
         for path, value in change.after.items():
             if value is not None and value != {} and value != []:
@@ -121,6 +126,10 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
         lines.extend(_change_lines(change, colour))
         lines.append("")
     lines.append(summary_line(plan))
+    if plan.cost is not None:
+        from reconciler.model.money import cost_summary
+
+        lines.append(cost_summary(plan.cost))
     return "\n".join(lines) + warning
 
 
@@ -189,6 +198,20 @@ def _md_details(change: Change) -> str:
     return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n\n</details>\n"
 
 
+def _md_cost(change: Change) -> str:
+    """``$0.00/h → $48.00/h`` with ⚠️ for a destructive change and 💸 for an expensive one."""
+    cost = change.cost
+    flags = ("⚠️ " if change.action.is_destructive else "") + ("💸 " if cost is not None and cost.expensive else "")
+    if cost is None:
+        return flags + "-"
+    from reconciler.model.money import money
+
+    after = money(cost.after_usd_per_hour)
+    if cost.after_max_usd_per_hour != cost.after_usd_per_hour:
+        after += f" (max {money(cost.after_max_usd_per_hour)})"
+    return f"{flags}{money(cost.before_usd_per_hour)} → {after}"
+
+
 def plan_markdown(plan: Plan) -> str:
     """A plan for a pull-request comment: destructive actions first, a summary table, then details.
 
@@ -206,6 +229,10 @@ def plan_markdown(plan: Plan) -> str:
             listed += f" and {len(destructive) - _MD_DESTRUCTIVE_LISTED} more"
         head += [f"> ⚠️ **{plural(len(destructive), 'destructive change')}:** {listed}", ""]
     head += [f"**{summary_line(plan)}**", ""]
+    if plan.cost is not None:
+        from reconciler.model.money import cost_summary
+
+        head += [f"**{cost_summary(plan.cost)}**", ""]
     if plan.targets:
         head += [f"> ⚠️ {targeting_warning(plan).replace(chr(10) + chr(10), ' ')}", ""]
     noops = len(plan.changes) - len(pending)
@@ -214,12 +241,13 @@ def plan_markdown(plan: Plan) -> str:
             head.append(f"_{plural(noops, 'resource')} unchanged._")
         return "\n".join(head) + "\n"
     text = "\n".join(head) + "\n"
-    table = ["| Address | Action | Why |", "|---|---|---|"]
+    table = ["| Address | Action | Cost (USD/h) | Why |", "|---|---|---|---|"]
     size = len(text) + sum(len(line) + 1 for line in table)
     shown = 0
     for change in pending:
         why = _md_cell("; ".join(change.reasons) or "-")
-        row = f"| {_md_code(_md_cell(change.address))} | {SYMBOLS[change.action]} {change.action.value} | {why} |"
+        row = (f"| {_md_code(_md_cell(change.address))} | {SYMBOLS[change.action]} {change.action.value} | "
+               f"{_md_cost(change)} | {why} |")
         if size + len(row) + 1 > _MARKDOWN_BUDGET // 2:
             break
         table.append(row)
@@ -269,3 +297,21 @@ def outputs_json(doc: StateDocument | None) -> dict[str, Any]:
     if doc is None:
         return {}
     return {address: dict(res.outputs) for address, res in doc.resources.items()}
+
+
+def outputs_env(sdk: dict[str, Any]) -> str:
+    """The SDK keyword arguments as ``export`` lines a POSIX shell can ``eval``: ``FWCTL_<KEY>``, each
+    value single-quoted (``shlex.quote``), booleans as true/false; ``base_url`` also as
+    ``FIREWORKS_BASE_URL``, which the SDK reads by itself."""
+    import re
+    import shlex
+
+    lines = []
+    for key, value in sorted(sdk.items()):
+        if value is None or not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        lines.append(f"export FWCTL_{key.upper()}={shlex.quote(text)}")
+        if key == "base_url":
+            lines.append(f"export FIREWORKS_BASE_URL={shlex.quote(text)}")
+    return "".join(f"{line}\n" for line in lines)

@@ -83,7 +83,7 @@ def test_markdown_flags_destructive_changes_and_folds_noops() -> None:
     warning = next(i for i, line in enumerate(lines) if line.startswith("> ⚠️"))
     assert warning < next(i for i, line in enumerate(lines) if line.startswith("| Address"))
     assert "`Trainer/policy` (replace)" in lines[warning] and "`Deployment/old` (delete)" in lines[warning]
-    assert "| `Deployment/rollout` | ~ update | because update |" in text
+    assert "| `Deployment/rollout` | ~ update | - | because update |" in text
     assert "SyncBinding/sync" not in text and "1 unchanged resource not listed" in text
     assert text.count("<details>") == 3 and text.count("</details>") == 3
     assert "~ learningRate: 1e-05 -> 2e-05  # forces replacement" in text

@@ -11,6 +11,8 @@ from __future__ import annotations
 import click
 
 from reconciler import __version__
+from reconciler.cli._convert import convert
+from reconciler.cli._cost import cost
 from reconciler.cli._errors import FwctlGroup
 from reconciler.cli._local import local
 from reconciler.cli._manifests import schema, validate
@@ -36,7 +38,7 @@ def version() -> None:
 
 
 for _command in (validate, schema, local, plan, apply, destroy, show, output, state, force_unlock, status,
-                 import_, orphans):
+                 import_, orphans, cost, convert):
     main.add_command(_command)
 
 __all__ = ["main"]

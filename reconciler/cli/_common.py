@@ -38,10 +38,34 @@ class Aliased(click.Option):
 
 
 def files_option(fn: Any) -> Any:
+    fn = variable_options(fn)
     return click.option(
         "-f", "--file", "--filename", "files", cls=Aliased, aliases=("--filename",), multiple=True, metavar="PATH",
         help="Manifest file or directory (repeatable; '-' for stdin). Default: the current directory.",
     )(fn)
+
+
+def _set_variables(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    # Always set, empty too: an earlier in-process invocation's values must not carry over.
+    from dataclasses import replace
+
+    from reconciler.manifest import current_variable_inputs, use_variable_inputs
+
+    current = current_variable_inputs()
+    if param.name == "var_assignments":
+        use_variable_inputs(replace(current, assignments=tuple(value)))
+    else:
+        use_variable_inputs(replace(current, files=tuple(value)))
+
+
+def variable_options(fn: Any) -> Any:
+    """``-var NAME=VALUE`` and ``--var-file FILE`` (issue 16): the values of the Stack's variables."""
+    fn = click.option("--var-file", "var_files", multiple=True, metavar="FILE", expose_value=False,
+                      callback=_set_variables,
+                      help="YAML file of variable values (repeatable; later files win over earlier ones).")(fn)
+    return click.option("-var", "--var", "var_assignments", multiple=True, metavar="NAME=VALUE", expose_value=False,
+                        callback=_set_variables,
+                        help="Set a variable (repeatable; wins over --var-file, FWCTL_VAR_NAME and the default).")(fn)
 
 
 def format_options(*formats: str, aliases: tuple[str, ...] = ()) -> Any:

@@ -34,6 +34,8 @@ def local() -> None:
     help="Catalog YAML replacing the packaged one.",
 )
 @click.option("--rate-limit", type=float, default=None, help="Requests/s before answering 429 (default: none).")
+@click.option("--quota", "quotas", multiple=True, metavar="NAME=VALUE",
+              help="Set an account quota, e.g. nvidia-h200-141gb=8 (repeatable; default: 16 GPUs per type).")
 def local_serve(
     host: str,
     port: int,
@@ -43,13 +45,23 @@ def local_serve(
     speed: float,
     catalog_path: str | None,
     rate_limit: float | None,
+    quotas: tuple[str, ...] = (),
 ) -> None:
     """Serve the local control plane over HTTP."""
     from reconciler.operations import local_config, serve_local
 
+    parsed: list[tuple[str, float]] = []
+    for item in quotas:
+        name, sep, value = item.partition("=")
+        try:
+            parsed.append((name.strip(), float(value)))
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise click.UsageError(f"--quota {item!r}: expected NAME=VALUE, e.g. nvidia-h200-141gb=8")
     try:
         config = local_config(db_path=db_path, account=account, api_keys=api_keys, speed=speed,
-                              catalog_path=catalog_path, rate_limit=rate_limit)
+                              catalog_path=catalog_path, rate_limit=rate_limit, quotas=tuple(parsed))
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     from reconciler.render import plural

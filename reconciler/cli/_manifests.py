@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from reconciler.cli._common import Aliased, chosen_format, format_options
+from reconciler.cli._common import Aliased, chosen_format, format_options, variable_options
 from reconciler.cli._errors import EXIT_ERROR
 
 
@@ -26,6 +26,7 @@ from reconciler.cli._errors import EXIT_ERROR
     "A directory without manifests of its own is a directory of stacks: each subdirectory is checked "
     "as its own stack.",
 )
+@variable_options
 @format_options("text", "json", aliases=("-o", "--output"))
 def validate(paths: tuple[str, ...], output_format: str | None, as_json: bool) -> None:
     """Check manifests without touching any account: every problem, with FILE:LINE:COL.

@@ -57,8 +57,8 @@ def orphans(files: tuple[str, ...], endpoint: str | None, state_location: str | 
             output_format: str | None, as_json: bool) -> None:
     """List trainers and deployments fwctl created for this stack that no state references.
 
-    Not counted: what the state holds or is creating, what was created within --grace, and what
-    onDestroy: retain kept on purpose. --delete waits for the state lock (--lock-timeout) and never
+    Not counted: what the state holds or is creating, what was created within --grace, and what was
+    kept on purpose (onDestroy: retain, deployments parked by destroy, what `fwctl state rm` forgot). --delete waits for the state lock (--lock-timeout) and never
     deletes beside an apply. Exit status 0, or with --detailed-exitcode 2 when orphans are found
     (the nightly leak check).
     """
@@ -99,7 +99,8 @@ def _print_orphans(survey: Any, stack: str, fmt: str) -> None:
                      f"an apply may be about to record {it}; --grace 0s counts {it}.")
     if survey.retained:
         notes.append(f"Retained, not counted: {', '.join(o.remote_id for o in survey.retained)} "
-                     "(onDestroy: retain; annotated fwctl.dev/retained).")
+                     "(kept on purpose: onDestroy: retain, parked by fwctl destroy, or forgotten by fwctl state rm; "
+                     "marked fwctl.dev/retained).")
     if fmt == "json":
         click.echo(json.dumps([{"kind": o.kind, "remote_id": o.remote_id, "name": o.name, "state": o.state,
                                 "age_hours": o.age_hours, "accelerators": o.accelerators,
@@ -150,14 +151,23 @@ def status(files: tuple[str, ...], endpoint: str | None, state_location: str | N
     report = operations.status(session, probe_timeout_s=seconds(probe_timeout, "--probe-timeout"),
                                listener=listener())
     if fmt == "json":
+        usd = {a: c.before_usd_per_hour for a, c in report.costs.items()}
         click.echo(json.dumps({"stack": report.stack, "healthy": report.healthy, "synced": report.synced,
-                               "resources": [r.to_dict() for r in report.resources]}, indent=2))
+                               "usd_per_hour": report.cost.now_usd_per_hour if report.cost else None,
+                               "resources": [{**r.to_dict(), "usd_per_hour": usd.get(r.address)}
+                                             for r in report.resources]}, indent=2))
     else:
+        from reconciler.model.money import money
+
         width = max((len(r.address) for r in report.resources), default=7)
-        click.echo(f"{'ADDRESS':<{width}}  {'HEALTH':<11}  {'SYNC':<9}  REASON")
+        click.echo(f"{'ADDRESS':<{width}}  {'HEALTH':<11}  {'SYNC':<9}  {'USD/H':<10}  REASON")
         for r in report.resources:
             why = f"{r.reason}; {r.sync_reason}" if r.sync_reason else r.reason
-            click.echo(f"{r.address:<{width}}  {r.health.value:<11}  {r.sync.value:<9}  {why}")
+            cost = report.costs.get(r.address)
+            usd_text = money(cost.before_usd_per_hour) if cost is not None else "-"
+            click.echo(f"{r.address:<{width}}  {r.health.value:<11}  {r.sync.value:<9}  {usd_text:<10}  {why}")
+        if report.cost is not None:
+            click.echo(f"\nCost now: {money(report.cost.now_usd_per_hour)} ({report.cost.label}).")
     if not report.healthy:
         sys.exit(EXIT_ERROR)
     if detailed_exitcode and not report.synced:

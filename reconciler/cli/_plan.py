@@ -17,10 +17,12 @@ from reconciler.cli._common import (
     seconds,
     setup_logging,
 )
+from reconciler.cli._cost import limit_options
 from reconciler.cli._errors import EXIT_CHANGES, EXIT_INTERRUPTED, Fail
 from reconciler.cli._refresh import APPLY_HELP as APPLY_REFRESH_HELP
 from reconciler.cli._refresh import PLAN_HELP as PLAN_REFRESH_HELP
 from reconciler.cli._refresh import apply_refresh_only, plan_refresh_only, refresh_only_usage
+from reconciler.cli._variables import print_values
 
 if TYPE_CHECKING:
     from reconciler.operations import Applied
@@ -40,10 +42,13 @@ if TYPE_CHECKING:
               help="Output: text (default), json (schemas/plan.schema.json) or markdown (for a pull request).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--out", "out_file", metavar="FILE", help="Also save the plan (with its manifests) for `fwctl apply FILE`.")
+@click.option("--show-values", is_flag=True, help="Also print each variable's resolved value and where it came from.")
+@limit_options
 def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
          verbose: int, detailed_exitcode: bool, destroy: bool, targets: tuple[str, ...], output_format: str | None,
          as_json: bool, out_file: str | None, refresh_only: bool, allow_endpoint_change: bool,
-         replace: tuple[str, ...] = ()) -> None:
+         replace: tuple[str, ...] = (), prices_file: str | None = None,
+         max_usd_per_hour: float | None = None, show_values: bool = False) -> None:
     """Show what apply would do, and why.
 
     With --refresh-only, show what changed on the platform since the state was written; the state
@@ -61,11 +66,15 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
                            replace=replace)
     setup_logging(verbose)
     session = operations.open_session(files, endpoint, state_location, allow_endpoint_change=allow_endpoint_change)
+    if show_values:
+        print_values(session.manifests, err=output_format != "text")
     if refresh_only:
         plan_refresh_only(session, lock_timeout=lock_timeout, as_json=output_format == "json",
                           detailed_exitcode=detailed_exitcode)
         return
-    result = operations.plan(session, operations.PlanOptions(destroy=destroy, targets=targets, replace=replace),
+    result = operations.plan(session, operations.PlanOptions(destroy=destroy, targets=targets, replace=replace,
+                                                             limits=True, prices_file=prices_file,
+                                                             max_usd_per_hour=max_usd_per_hour),
                              lock_timeout_s=seconds(lock_timeout), listener=listener())
     if output_format == "json":
         from reconciler.render import plan_json
@@ -88,7 +97,8 @@ def plan(files: tuple[str, ...], endpoint: str | None, state_location: str | Non
 def _apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
            verbose: int, *, auto_approve: bool, parallelism: int, destroy: bool = False,
            targets: tuple[str, ...] = (), plan_file: str | None = None, allow_endpoint_change: bool = False,
-           replace: tuple[str, ...] = ()) -> None:
+           replace: tuple[str, ...] = (), prices_file: str | None = None,
+           max_usd_per_hour: float | None = None) -> None:
     """apply and destroy, fresh or saved: one path."""
     import signal
 
@@ -100,7 +110,9 @@ def _apply(files: tuple[str, ...], endpoint: str | None, state_location: str | N
     setup_logging(verbose)
     request = operations.ApplyRequest(files=files, endpoint=endpoint, state=state_location,
                                       lock_timeout_s=seconds(lock_timeout),
-                                      options=operations.PlanOptions(destroy=destroy, targets=targets, replace=replace),
+                                      options=operations.PlanOptions(destroy=destroy, targets=targets, replace=replace,
+                                                                     limits=True, prices_file=prices_file,
+                                                                     max_usd_per_hour=max_usd_per_hour),
                                       plan_file=plan_file, allow_endpoint_change=allow_endpoint_change)
     again = "make a new plan" if plan_file else "run apply again"
     outcome = None
@@ -158,28 +170,36 @@ def _report(outcome: Applied) -> None:
 @click.option("--replace", "replace", multiple=True, metavar="ADDR",
               help="Replace ADDR although nothing forces it (repeatable).")
 @click.option("--refresh-only", is_flag=True, help=APPLY_REFRESH_HELP)
+@click.option("--detailed-exitcode", is_flag=True,
+              help="With --refresh-only: exit 2 when drift was found (and recorded), 0 when there was none.")
+@limit_options
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
 def apply(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
           verbose: int, auto_approve: bool, parallelism: int, targets: tuple[str, ...],
           plan_file: str | None, refresh_only: bool, allow_endpoint_change: bool,
-          replace: tuple[str, ...] = ()) -> None:
+          replace: tuple[str, ...] = (), detailed_exitcode: bool = False, prices_file: str | None = None,
+          max_usd_per_hour: float | None = None) -> None:
     """Make the account match the manifests.
 
     With PLAN_FILE (from `fwctl plan --out`), carry out exactly that plan, without asking: it is refused
     if the state moved since it was made, or it was made for another stack, endpoint or account.
-    With --refresh-only, record in the state what changed on the platform, changing nothing there.
+    With --refresh-only, record in the state what changed on the platform, changing nothing there;
+    with --detailed-exitcode too, exit 2 when there was drift to record (a drift check that records it).
     """
     if refresh_only:
         refresh_only_usage(targets=targets, plan_file=plan_file, replace=replace)
         apply_refresh_only(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
-                           allow_endpoint_change=allow_endpoint_change)
+                           allow_endpoint_change=allow_endpoint_change, detailed_exitcode=detailed_exitcode)
         return
+    if detailed_exitcode:  # exit 1, not click's usage status 2, which a pipeline would read as "changes"
+        raise Fail("--detailed-exitcode on apply needs --refresh-only (use it with `fwctl plan`)")
     if plan_file and (targets or replace):
         flag = "--target" if targets else "--replace"
         raise click.UsageError(f"{flag} cannot be used with a saved plan; give it to `fwctl plan --out`")
     _apply(files, endpoint, state_location, lock_timeout, verbose, auto_approve=auto_approve,
            parallelism=parallelism, targets=targets, plan_file=plan_file or None,
-           allow_endpoint_change=allow_endpoint_change, replace=replace)
+           allow_endpoint_change=allow_endpoint_change, replace=replace, prices_file=prices_file,
+           max_usd_per_hour=max_usd_per_hour)
 
 
 @click.command()

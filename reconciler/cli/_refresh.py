@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 PLAN_HELP = ("Report what changed on the platform since the state was written, without proposing changes "
              "and without writing the state (the drift check; exit 2 on drift with --detailed-exitcode).")
-APPLY_HELP = "Record in the state what changed on the platform (after confirmation); change nothing there."
+APPLY_HELP = ("Record in the state what changed on the platform (after confirmation); change nothing there "
+              "(exit 2 when it found drift, with --detailed-exitcode).")
 
 
 def refresh_only_usage(*, destroy: bool = False, targets: tuple[str, ...] = (), out_file: str | None = None,
@@ -53,8 +54,13 @@ def plan_refresh_only(session: Session, *, lock_timeout: str, as_json: bool, det
 
 
 def apply_refresh_only(files: tuple[str, ...], endpoint: str | None, state_location: str | None,
-                       lock_timeout: str, verbose: int, *, auto_approve: bool, allow_endpoint_change: bool) -> None:
-    """Show the drift, ask, record it in the state (nothing on the platform changes)."""
+                       lock_timeout: str, verbose: int, *, auto_approve: bool, allow_endpoint_change: bool,
+                       detailed_exitcode: bool = False) -> None:
+    """Show the drift, ask, record it in the state (nothing on the platform changes).
+
+    With ``detailed_exitcode``: exit 2 when there was drift (it is recorded now: "changes were present",
+    as Terraform's -detailed-exitcode), 0 when the platform matched the state; a drift check that
+    records what it finds so sees it every time the platform moved again."""
     from reconciler import operations
     from reconciler.render import plural
 
@@ -72,6 +78,8 @@ def apply_refresh_only(files: tuple[str, ...], endpoint: str | None, state_locat
     moved = f" and the endpoint {session.endpoint.url}" if done.moved else ""
     click.echo(f"\nApply complete: the state now records {plural(len(done.drifts), 'change')} made outside of "
                f"fwctl{moved}.")
+    if detailed_exitcode and done.drifts:
+        sys.exit(EXIT_CHANGES)
 
 
 def print_drift(refreshed: Refreshed, session: Session) -> None:

@@ -46,10 +46,28 @@ def show(files: tuple[str, ...], state_location: str | None, stack: str | None, 
 @click.command()
 @click.argument("name", required=False)
 @state_options
-@format_options("text", "json")
+@format_options("text", "json", "env")
 def output(name: str | None, files: tuple[str, ...], state_location: str | None, stack: str | None,
            output_format: str | None, as_json: bool) -> None:
     """What a training loop needs: job ids, gateway URLs, inference models, attachments.
+
+    \b
+    JSON: one object per address (job_id, job_name, gateway_url, deployment_id, inference_model,
+    attached_trainer, snapshot, ...), and the keyword arguments that reconnect a script to the
+    trainer NAME picks (default: the trainer of the stack's binding, or its only trainer):
+      sdk             FiretitanServiceClient.from_firetitan_config(**sdk): base_url, base_model,
+                      lora_rank, training_shape_id, max_context_length, learning_rate,
+                      trainer_job_id, reference_required, reference_trainer_job_id,
+                      reference_training_shape_id, deployment_id, deployment_shape,
+                      hot_load_transition_type, create_deployment (false: nothing serves it)
+      trainer_config  the cookbook's TrainerConfig(**...): job_id, training_shape_id,
+                      reference_job_id, reference_training_shape_id
+      deploy_config   the cookbook's DeployConfig(**...): deployment_id, deployment_shape,
+                      weight_sync_scope (per_trainer | per_deployment), hot_load_bucket_type,
+                      hot_load_trainer_job; null when no deployment serves the trainer
+    A key is left out when the platform chooses it; never an API key (the SDK reads
+    FIREWORKS_API_KEY). --format env: the sdk keys as `export FWCTL_<KEY>=...` lines, quoted for
+    the shell, and FIREWORKS_BASE_URL (eval "$(fwctl output --format env)").
 
     Exit status 1 when there is no state yet.
     """
@@ -62,7 +80,14 @@ def output(name: str | None, files: tuple[str, ...], state_location: str | None,
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
+    if fmt == "env":
+        from reconciler.render import outputs_env
+
+        click.echo(outputs_env(data.get("sdk") or {}), nl=False)
+        return
     for address, values in data.items():
+        if not isinstance(values, dict):  # deploy_config: null
+            continue
         click.echo(address)
         for key, value in values.items():
             if value is not None:

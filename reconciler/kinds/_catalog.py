@@ -12,6 +12,24 @@ from reconciler.kinds.base import PlanContext, Reads
 from reconciler.model.plan import Action
 from reconciler.model.remote import DeploymentConfig, TrainerConfig
 
+#: The platform's regions: the enum of the SDK's generated types (``fireworks.types.shared.TrainingConfig
+#: .region``, ``Placement.region`` and ``Deployment.region`` list the same names; ``REGION_UNSPECIFIED``
+#: is the unset value, not a region). The platform exposes no per-shape or per-account region list
+#: (the docs' "Regions" page lists hardware per region by hand), so this is the static truth a plan
+#: checks; a region the account's quota does not cover is left for apply to report. The local plane
+#: (``reconciler/local/catalog.json``) accepts a subset of these names and refuses the others the same way.
+REGIONS = frozenset({
+    "US_IOWA_1", "US_VIRGINIA_1", "US_VIRGINIA_2", "US_ILLINOIS_1", "AP_TOKYO_1", "EU_LONDON_1", "US_ARIZONA_1",
+    "US_TEXAS_1", "US_ILLINOIS_2", "EU_FRANKFURT_1", "US_TEXAS_2", "EU_PARIS_1", "EU_HELSINKI_1", "US_NEVADA_1",
+    "EU_ICELAND_1", "EU_ICELAND_2", "US_WASHINGTON_1", "US_WASHINGTON_2", "EU_ICELAND_DEV_1", "US_WASHINGTON_3",
+    "US_ARIZONA_2", "AP_TOKYO_2", "US_CALIFORNIA_1", "US_MISSOURI_1", "US_UTAH_1", "US_TEXAS_3", "US_ARIZONA_3",
+    "US_GEORGIA_1", "US_GEORGIA_2", "US_WASHINGTON_4", "US_GEORGIA_3", "NA_BRITISHCOLUMBIA_1", "US_GEORGIA_4",
+    "EU_ICELAND_3", "US_OHIO_1", "US_NEWYORK_1",
+})
+#: Multi-regions a deployment's placement may name on the platform; fwctl sends ``placement.region``,
+#: which takes a single region only.
+MULTI_REGIONS = frozenset({"GLOBAL", "US", "EUROPE", "APAC"})
+
 LORA = "LORA_TRAINER"
 POLICY = "POLICY_TRAINER"
 FORWARD = "FORWARD_ONLY"
@@ -35,6 +53,21 @@ def sends(ctx: PlanContext, address: str) -> bool:
     return change is not None and change.action in (Action.CREATE, Action.REPLACE)
 
 
+def check_region(ctx: PlanContext, address: str, region: str | None) -> bool:
+    """A declared region (the resource's, else the stack's default) is one of the platform's."""
+    if not region or region in REGIONS:
+        return True
+    import difflib
+
+    close = difflib.get_close_matches(region.upper(), sorted(REGIONS), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    if region.upper() in MULTI_REGIONS:
+        hint = f"{region} is a multi-region, and fwctl places resources in one region; "
+    ctx.error(address, "spec.region", f"region {region} is not a Fireworks region ({hint}regions are named like "
+              "US_VIRGINIA_1, EU_FRANKFURT_1, AP_TOKYO_1)")
+    return False
+
+
 def _missing(ctx: PlanContext, address: str, fld: str, noun: str, name: str | None) -> bool:
     why = ctx.observed.catalog_missing.get(name) if name else None
     if why is not None:
@@ -45,6 +78,7 @@ def _missing(ctx: PlanContext, address: str, fld: str, noun: str, name: str | No
 def check_trainer(ctx: PlanContext, address: str, config: TrainerConfig) -> None:
     """A policy trainer: its base model, its training shape (model, mode, LoRA rank), its context."""
     observed = ctx.observed
+    check_region(ctx, address, config.region)
     if _missing(ctx, address, "spec.baseModel", "base model", config.base_model):
         return
     name = config.training_shape
@@ -94,7 +128,8 @@ def check_reference_shape(ctx: PlanContext, address: str, config: TrainerConfig,
 
 
 def check_deployment(ctx: PlanContext, address: str, config: DeploymentConfig) -> None:
-    """A deployment: its base model, and its deployment shape (exists, serves that model)."""
+    """A deployment: its region, its base model, and its deployment shape (exists, serves that model)."""
+    check_region(ctx, address, config.region)
     if _missing(ctx, address, "spec.baseModel", "base model", config.base_model):
         return
     name = config.deployment_shape

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.diff import FieldRule, FieldTable
@@ -34,7 +33,6 @@ from reconciler.kinds.base import (
     ImportRefused,
     Kind,
     Known,
-    Orphan,
     PlanContext,
     Reads,
     Settings,
@@ -44,7 +42,7 @@ from reconciler.kinds.base import (
 )
 from reconciler.model.address import name_of
 from reconciler.model.health import Health, ResourceHealth
-from reconciler.model.ownership import DISPLAY_PREFIX
+from reconciler.model.ownership import DISPLAY_PREFIX, RETAINED_ANNOTATION
 from reconciler.model.plan import Action
 from reconciler.model.remote import (
     JOB_PAUSED,
@@ -52,7 +50,8 @@ from reconciler.model.remote import (
     TrainerConfig,
     TrainerJob,
 )
-from reconciler.model.state import ResourceState, ResourceStatus
+from reconciler.model.state import ResourceState, ResourceStatus, RetainedResource
+from reconciler.model.variables import remote_name
 
 if TYPE_CHECKING:
     from reconciler.provider.base import Provider
@@ -103,7 +102,7 @@ def job_id_for(stack: str, name: str, seed: str, generation: int) -> str:
     """``<stack>-<name>-<6 hex>``: the hex from the seed (the state's lineage; the stack when there is
     no state yet), the name and the generation (the state's serial, or the attempt of a fresh chain)."""
     suffix = hashlib.sha256(f"{seed or stack}:{name}:{generation}".encode()).hexdigest()[:6]
-    return f"{stack}-{name}-{suffix}"
+    return f"{stack}-{remote_name(name)}-{suffix}"  # name[key] (for-each): stable per key
 
 
 def fresh_job_ids(stack: str, name: str) -> Callable[[int], str]:
@@ -156,6 +155,7 @@ class JobSettings(Settings):
     shared_with: str | None = None  # a ReferenceTrainer that is a shared session on this policy
     keep_prior: bool = False  # a createBeforeDestroy replace: the prior job stays until its successor is used
     deposed: str | None = None  # a replace: where the prior job is recorded until it is gone
+    retain: bool = False  # forget (onDestroy: retain): the state records the job as retained
 
 
 class JobKind(Kind):
@@ -270,9 +270,10 @@ class JobKind(Kind):
         elif not job_id:
             ctx.add(address, self.name, Action.FORGET, settings, reasons=(f"{why}; no remote resource",))
         elif ctx.lifecycle_of(address).get("onDestroy") == "retain":
-            ctx.add(address, self.name, Action.FORGET, settings, remote_id=job_id, before=prior.applied,
-                    reasons=(f"{why}; onDestroy: retain keeps trainer job {job_id} running (a trainer job cannot "
-                             "be re-marked once created: fwctl orphans lists it from now on)",))
+            ctx.add(address, self.name, Action.FORGET, settings.model_copy(update={"retain": True}),
+                    remote_id=job_id, before=prior.applied,
+                    reasons=(f"{why}; onDestroy: retain keeps trainer job {job_id} running, recorded in the state "
+                             f"as {RETAINED_ANNOTATION} (fwctl orphans leaves it alone)",))
         else:
             job = ctx.trainer_job(job_id)
             if job is None or job.gone:
@@ -283,6 +284,16 @@ class JobKind(Kind):
                         before=prior.applied, reasons=(f"{why}; onDestroy: delete",))
 
     # --- applying ---------------------------------------------------------------------------
+
+    async def forget(self, ctx: ApplyContext) -> None:
+        """A retained job cannot be re-marked on the platform (trainer jobs have no update): the state
+        keeps a ``retained`` record of it instead, which ``fwctl orphans`` consults."""
+        if settings_of(ctx.change, JobSettings).retain:
+            await ctx.recorder.set(ctx.change.address, None,
+                                   retained=RetainedResource(kind="trainer", address=ctx.change.address,
+                                                             why="onDestroy: retain"))
+            return
+        await super().forget(ctx)
 
     async def apply(self, ctx: ApplyContext) -> None:
         change = ctx.change
@@ -461,39 +472,6 @@ async def wait_job_ready(ctx: ApplyContext, job_id: str, config: TrainerConfig) 
     if ctx.health_probe is not None:
         await ctx.health_probe(job_id, config)
     return latest["job"]
-
-
-def job_orphans(stack: str, referenced: set[str], trainers: list[TrainerJob], now: datetime,
-                names: frozenset[str] | None = None) -> list[Orphan]:
-    from reconciler.model.prices import hourly
-
-    found: list[Orphan] = []
-    for job in trainers:
-        if job.gone or job.job_id in referenced or not trainer_is_ours(job, stack, names):
-            continue
-        label, rate = hourly(job.config.accelerator_type, job.config.accelerator_count, job.config.node_count or 1)
-        if job.config.accelerator_type is None:  # not returned: from the accelerator-seconds it has used
-            label, rate = usage_rate(job, now)
-        found.append(Orphan("trainer", job.job_id, job.name, job.state, age_hours(job.create_time, now), label,
-                            0.0 if job.resumable else rate, created=job.create_time))
-    return found
-
-
-def usage_rate(job: TrainerJob, now: datetime) -> tuple[str, float]:
-    """("TYPE xN", USD/hour) from the accelerator-seconds a job has used since it was created (the
-    platform returns them; it does not return the job's accelerators)."""
-    from reconciler.model.prices import hourly
-
-    used = {k: v for k, v in job.accelerator_seconds.items() if v > 0}
-    elapsed = age_hours(job.create_time, now) * 3600
-    if not used or elapsed <= 0:
-        return hourly(None, None)
-    kind = max(used, key=lambda k: used[k])
-    return hourly(kind, max(1, round(used[kind] / elapsed)))
-
-
-def age_hours(created: datetime | None, now: datetime) -> float:
-    return max(0.0, (now - created).total_seconds() / 3600) if created else 0.0
 
 
 __all__ = ["TRAINER_FIELDS", "JobKind", "JobSettings", "job_id_for", "trainer_view"]

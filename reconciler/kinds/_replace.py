@@ -16,13 +16,16 @@ visibly, and the next plan finishes the removal. One mechanism, two orders:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.kinds.base import ApplyContext, PlanContext, Settings, deposed_address
+from reconciler.kinds.base import ApplyContext, PlanContext, Poll, Settings, deposed_address
 from reconciler.model.address import name_of
 from reconciler.model.plan import Action, FieldDiff
 from reconciler.model.remote import TOMBSTONE_JOB_STATES
 from reconciler.model.state import ResourceState
+
+if TYPE_CHECKING:
+    from reconciler.provider.base import Provider
 
 
 def plan_replace(kind: str, ctx: PlanContext, address: str, settings: Settings, *, new_id: str, old_id: str,
@@ -130,12 +133,17 @@ async def set_aside(ctx: ApplyContext, deposed: str, prior_id: str, job_id: str,
 
 
 async def wait_job_gone(ctx: ApplyContext, job_id: str) -> None:
+    await job_gone(ctx.provider, ctx.poll, job_id, ctx.timeout("delete"))
+
+
+async def job_gone(provider: Provider, poll: Poll, job_id: str, timeout: float) -> None:
+    """Until the platform lists the job as deleted (or not at all)."""
     async def check() -> bool:
-        job = await ctx.provider.get_trainer_job(job_id)
+        job = await provider.get_trainer_job(job_id)
         return job is None or job.state in TOMBSTONE_JOB_STATES
 
-    await ctx.poll.until(check, timeout=ctx.timeout("delete"), what=f"trainer job {job_id} to be deleted")
+    await poll.until(check, timeout=timeout, what=f"trainer job {job_id} to be deleted")
 
 
-__all__ = ["deposed_state", "plan_deposed_removal", "plan_interrupted", "plan_replace", "removal_target",
+__all__ = ["deposed_state", "job_gone", "plan_deposed_removal", "plan_interrupted", "plan_replace", "removal_target",
            "set_aside", "wait_job_gone"]

@@ -24,11 +24,17 @@ from pydantic import BaseModel, ConfigDict
 from reconciler.model.address import name_of
 from reconciler.model.errors import FwctlError
 from reconciler.model.health import ResourceHealth
-from reconciler.model.plan import Action, Change, FieldDiff
+from reconciler.model.plan import Action, Change, FieldDiff, Gpus
 from reconciler.model.problems import Problem
 from reconciler.model.remote import DeploymentInfo, Observed, TrainerConfig, TrainerJob
 from reconciler.model.resources import Resource
-from reconciler.model.state import PendingOperation, ResourceState, ResourceStatus, StateDocument
+from reconciler.model.state import (
+    PendingOperation,
+    ResourceState,
+    ResourceStatus,
+    RetainedResource,
+    StateDocument,
+)
 
 if TYPE_CHECKING:
     from reconciler.provider.base import Provider
@@ -239,7 +245,10 @@ class Recorder(Protocol):
 
     def get(self, address: str) -> ResourceState | None: ...
 
-    async def set(self, address: str, resource: ResourceState | None) -> None: ...
+    async def set(self, address: str, resource: ResourceState | None,
+                  retained: RetainedResource | None = None) -> None:
+        """Record ``resource`` at ``address`` (None: forget it); ``retained`` with None: the remote
+        resource it held is kept on purpose, and the state says so (``fwctl orphans`` skips it)."""
 
 
 @dataclass
@@ -416,6 +425,10 @@ class Kind:
         """Live health; ``results`` holds the health of kinds of lower phases."""
         return None
 
+    def gpus(self, config: Mapping[str, Any], observed: Observed, remote_id: str | None = None) -> Gpus | None:
+        """The GPUs one side of a change holds (``reconciler.kinds._gpus``); None: nothing billed."""
+        return None
+
     # --- import and orphans -----------------------------------------------------------------
 
     importable: ClassVar[bool] = False
@@ -433,5 +446,6 @@ class Kind:
         names the stack declares or records, when a mark is only an id pattern (None: any name)."""
         return []
 
-    async def delete_orphan(self, provider: Provider, remote_id: str) -> None:
+    async def delete_orphan(self, provider: Provider, remote_id: str, poll: Poll) -> None:
+        """Delete it and wait until the platform lists it as gone."""
         raise ChangeFailed(f"{self.name} has no remote resources to delete")

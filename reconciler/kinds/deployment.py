@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.diff import FieldRule, FieldTable
 from reconciler.kinds._catalog import check_deployment, read_catalog, sends
+from reconciler.kinds._gpus import deployment_gpus
+from reconciler.kinds._job_orphans import age_hours
 from reconciler.kinds._jobs import (
-    age_hours,
     display_name,
     imported_record,
     marked_stack,
     refreshed,
     unverified_reason,
 )
+from reconciler.kinds._retained import PARKED, forget_deployment, kept
 from reconciler.kinds.base import (
     ApplyContext,
     ChangeFailed,
@@ -30,6 +32,7 @@ from reconciler.kinds.base import (
     Known,
     Orphan,
     PlanContext,
+    Poll,
     Reads,
     Settings,
     declared_settings,
@@ -41,7 +44,6 @@ from reconciler.model.ownership import (
     OWNER_ANNOTATION,
     RETAINED_ANNOTATION,
     is_retained_display,
-    retained_display,
 )
 from reconciler.model.plan import Action, FieldDiff
 from reconciler.model.remote import (
@@ -54,6 +56,7 @@ from reconciler.model.remote import (
 )
 from reconciler.model.resources import Deployment, SyncBinding
 from reconciler.model.state import ResourceState, ResourceStatus
+from reconciler.model.variables import remote_name
 
 if TYPE_CHECKING:
     from reconciler.provider.base import Provider
@@ -107,7 +110,7 @@ def retained(dep: DeploymentInfo) -> bool:
 
 
 def deployment_id_for(stack: str, name: str) -> str:
-    return f"{stack}-{name}"
+    return f"{stack}-{remote_name(name)}"  # name[key] (for-each): stable per key
 
 
 def deployment_id(res: Deployment | None, held: str | None, stack: str) -> str | None:
@@ -133,6 +136,7 @@ class DeploymentKind(Kind):
     default_timeout: ClassVar[float] = 5400.0
     holds: ClassVar[str | None] = "deployment"
     importable: ClassVar[bool] = True
+    gpus = deployment_gpus
 
     def known_remote_id(self, address: str, res: Deployment | None, known: Known) -> str | None:
         held = known.held.get(address)
@@ -306,8 +310,8 @@ class DeploymentKind(Kind):
             await provider.update_deployment(dep_id, updates)
             ctx.mark_created()
             dep = await wait_ready(ctx, dep_id)
-            if settings.destroy:
-                await ctx.recorder.set(change.address, None)
+            if settings.destroy:  # parked on purpose: recorded as retained (fwctl orphans leaves it alone)
+                await ctx.recorder.set(change.address, None, retained=kept("deployment", change.address, PARKED))
             else:
                 state = self.state_of(ctx, dep)
                 await ctx.recorder.set(change.address, state.model_copy(update={"status": ResourceStatus.PARKED}))
@@ -427,19 +431,9 @@ class DeploymentKind(Kind):
                                DEPLOYMENT_FIELDS.readable(remote.config), remote.state)
 
     async def forget(self, ctx: ApplyContext) -> None:
-        """A retained deployment is re-marked before it leaves the state: annotated ``fwctl.dev/retained``,
-        its display name ending `` (retained)`` (the platform may not return annotations)."""
-        dep_id = ctx.change.remote_id
-        if settings_of(ctx.change, DeploymentSettings).retain and dep_id:
-            dep = await ctx.provider.get_deployment(dep_id)
-            if dep is not None and not dep.gone and not retained(dep):
-                # the whole map is replaced: start from what was applied, where it is not returned
-                applied = (ctx.change.before or {}).get("annotations") or {}
-                annotations = {**applied, **dep.config.annotations, RETAINED_ANNOTATION: "true"}
-                display = dep.config.display_name or dep_id
-                await ctx.provider.update_deployment(dep_id, {"annotations": annotations,
-                                                              "display_name": retained_display(display)})
-        await super().forget(ctx)
+        """A retained deployment is re-marked (``fwctl.dev/retained``) before it leaves the state; a
+        retained or parked one is recorded there as retained (``_retained``: fwctl orphans skips it)."""
+        await forget_deployment(ctx, retain=settings_of(ctx.change, DeploymentSettings).retain)
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
                 deployments: list[DeploymentInfo], now: datetime,
@@ -457,8 +451,9 @@ class DeploymentKind(Kind):
                                 retained=retained(dep)))
         return found
 
-    async def delete_orphan(self, provider: Provider, remote_id: str) -> None:
+    async def delete_orphan(self, provider: Provider, remote_id: str, poll: Poll) -> None:
         await provider.delete_deployment(remote_id)
+        await deployment_gone(provider, poll, remote_id, self.default_timeout)
 
 
 async def wait_ready(ctx: ApplyContext, dep_id: str, attached_to: str | None = None) -> DeploymentInfo:
@@ -487,8 +482,12 @@ async def wait_ready(ctx: ApplyContext, dep_id: str, attached_to: str | None = N
 
 
 async def wait_gone(ctx: ApplyContext, dep_id: str) -> None:
+    await deployment_gone(ctx.provider, ctx.poll, dep_id, ctx.timeout("delete"))
+
+
+async def deployment_gone(provider: Provider, poll: Poll, dep_id: str, timeout: float) -> None:
     async def check() -> bool:
-        dep = await ctx.provider.get_deployment(dep_id)
+        dep = await provider.get_deployment(dep_id)
         return dep is None or dep.state == DEPLOYMENT_DELETED
 
-    await ctx.poll.until(check, timeout=ctx.timeout("delete"), what=f"deployment {dep_id} to be deleted")
+    await poll.until(check, timeout=timeout, what=f"deployment {dep_id} to be deleted")

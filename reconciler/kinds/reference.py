@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from reconciler.kinds._catalog import check_reference_shape, read_catalog, sends
+from reconciler.kinds._gpus import job_gpus
 from reconciler.kinds._jobs import JobKind, JobSettings, display_name
 from reconciler.kinds.base import Known, PlanContext, Reads, declared_settings
 from reconciler.model.health import Health, ResourceHealth
@@ -24,6 +25,7 @@ class ReferenceTrainerKind(JobKind):
     model = ReferenceTrainer
     phase: ClassVar[int] = 1
     order: ClassVar[int] = 1
+    gpus = job_gpus  # a shared session has no job: its changes carry no config, so no GPUs
 
     def reads(self, res: ReferenceTrainer, known: Known, reads: Reads) -> None:
         read_catalog(reads, None, res.spec.training_shape)

@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from reconciler.kinds._catalog import check_trainer, read_catalog, sends
-from reconciler.kinds._jobs import JobKind, JobSettings, display_name, job_orphans
-from reconciler.kinds.base import Known, Orphan, PlanContext, Reads, declared_settings
+from reconciler.kinds._gpus import job_gpus
+from reconciler.kinds._job_orphans import job_orphans
+from reconciler.kinds._jobs import JobKind, JobSettings, display_name
+from reconciler.kinds._replace import job_gone
+from reconciler.kinds.base import Known, Orphan, PlanContext, Poll, Reads, declared_settings
 from reconciler.model.health import ResourceHealth
 from reconciler.model.remote import DeploymentInfo, Observed, TrainerConfig, TrainerJob
 from reconciler.model.resources import SyncBinding, Trainer
@@ -23,6 +26,7 @@ class TrainerKind(JobKind):
     model = Trainer
     phase: ClassVar[int] = 0
     order: ClassVar[int] = 0
+    gpus = job_gpus
 
     def reads(self, res: Trainer, known: Known, reads: Reads) -> None:
         if res.spec.job_id:
@@ -79,5 +83,6 @@ class TrainerKind(JobKind):
         # Every trainer job fwctl created, policies and separate references alike.
         return job_orphans(stack, referenced, trainers, now, names)
 
-    async def delete_orphan(self, provider: Provider, remote_id: str) -> None:
+    async def delete_orphan(self, provider: Provider, remote_id: str, poll: Poll) -> None:
         await provider.delete_trainer_job(remote_id)
+        await job_gone(provider, poll, remote_id, self.default_timeout)

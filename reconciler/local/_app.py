@@ -42,6 +42,7 @@ FAULT_BODY = {
     "statuses": "list",
     "count": "int",
     "ms": "num",
+    "methods": "list",
     "pendingSeconds": "num",
     "status": "int",
 }
@@ -73,6 +74,9 @@ class _App:
         self.deployments = Deployments(self.plane)
         self.hotload = HotLoad(self.plane)
         self.shapes = Shapes(self.plane.catalog)
+        from reconciler.local._quotas import Quotas
+
+        self.plane.quotas = Quotas(self.plane, dict(config.quotas))
         self.models = Models(self.plane.catalog)
         self.keys = frozenset(config.api_keys)
         self.jwt_secret = store.meta("jwt_secret", secrets.token_hex(32))
@@ -125,8 +129,9 @@ class _App:
                         self.stats.injected[injected] += 1
                         retry = {"Retry-After": "1"} if injected in (429, 503) else {}
                         raise ApiError(injected, f"injected fault: HTTP {injected}", headers=retry)
-                    if self.faults.latency_ms:
-                        await asyncio.sleep(self.faults.latency_ms / 1000.0)
+                    delay = self.faults.delay_s(request.method)
+                    if delay:
+                        await asyncio.sleep(delay)
                 result = await handler(request)
                 response = result if isinstance(result, Response) else JSONResponse(result)
                 if drop:
@@ -177,6 +182,22 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         return plane.account_json()
 
     add("/v1/accounts", ["GET"], "api", accounts)
+
+    async def quotas(request: Request) -> Any:
+        return plane.quotas.list(request.path_params["account"])
+
+    async def quota(request: Request) -> Any:
+        return plane.quotas.get(request.path_params["account"], request.path_params["quota"])
+
+    async def set_quota(request: Request) -> Any:
+        body = check_object(await _json_body(request), {"value": "num"}, "quota")
+        if "value" not in body:
+            raise invalid('a quota update names its value: {"value": N}')
+        return plane.quotas.set(request.path_params["quota"], float(body["value"]))
+
+    add("/v1/accounts/{account}/quotas", ["GET"], "api", quotas)
+    add("/v1/accounts/{account}/quotas/{quota}", ["GET"], "api", quota)
+    add("/_local/v1/quotas/{quota}", ["PUT"], "admin", set_quota)
     add("/v1/accounts/{account}", ["GET"], "api", account)
 
     def injected_delete_error(account: str, collection: str, resource: str) -> None:
@@ -400,7 +421,12 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             ms = float(body.get("ms", 0))
             if ms < 0 or ms > 60000:
                 raise invalid("latency.ms must be in [0, 60000]")
+            methods = body.get("methods", [])  # e.g. ["DELETE"]: a slow DELETE, every other request prompt
+            if not isinstance(methods, list) or any(m not in ("GET", "POST", "PATCH", "PUT", "DELETE")
+                                                    for m in methods):
+                raise invalid("latency.methods must be a list of GET, POST, PATCH, PUT, DELETE")
             app.faults.latency_ms = ms
+            app.faults.latency_methods = tuple(methods)
         elif kind == "capacity":
             seconds = float(body.get("pendingSeconds", 0))
             if seconds < 0:

@@ -4,8 +4,8 @@ The packaged ``catalog.json`` is the default; ``fwctl local serve --catalog FILE
 another JSON file of the same layout:
 
 - ``regions``: the accepted regions; the first is the default.
-- ``accelerators``: the accepted accelerator types, each with its ``hourlyPriceUsd`` (on-demand
-  USD per accelerator-hour, reported by ``/_local/v1/catalog``).
+- ``accelerators``: the accepted accelerator types. Their prices (reported by ``/_local/v1/catalog``)
+  come from fwctl's one price table (``reconciler/model/prices.json``), never from here.
 - ``models``: ``name``, ``displayName`` and ``maxContextLength`` of each base model.
 - ``trainingShapes`` / ``deploymentShapes``: ``name``, ``displayName``, ``baseModel`` (training
   shapes also ``trainerMode``) and ``versions``, listed oldest first; the last one with
@@ -105,10 +105,10 @@ def load_catalog(path: str | None = None) -> Catalog:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     raw = json.loads(text) or {}
-    prices = {
-        str(k): float((v or {}).get("hourlyPriceUsd", 0.0))
-        for k, v in (raw.get("accelerators") or {}).items()
-    }
+    from reconciler.model.prices import packaged_prices  # the one price table (issue 15)
+
+    table = packaged_prices()
+    prices = {str(k): float(table.rate(str(k)) or 0.0) for k in (raw.get("accelerators") or {})}
     return Catalog(
         regions=tuple(str(r) for r in raw.get("regions", [])),
         accelerator_prices=prices,

@@ -23,6 +23,7 @@ class LocalConfig:
     speed: float = 1.0
     catalog_path: str | None = None
     rate_limit: float | None = None
+    quotas: tuple[tuple[str, float], ...] = ()  # --quota NAME=VALUE: account quota values at start
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

@@ -160,6 +160,7 @@ class Deployments(Resource):
             raise invalid("hotLoadTrainerJob needs enableHotLoad: true")
         if explicit_bucket:
             self._check_bucket(account, explicit_bucket, bucket_type)
+        self.plane.quotas.check(account, accelerator, accelerator_count * hi, f"deployment {dep}")
         now = self.clock()
         with self.store.atomic():
             existing = self.store.get_deployment(account, dep)
@@ -301,6 +302,9 @@ class Deployments(Resource):
             lo = int(updates.get("minReplicaCount", doc["minReplicaCount"]) or 0)
             hi = int(updates.get("maxReplicaCount", doc["maxReplicaCount"]) or 0)
             self._check_replicas(lo, hi)
+            if hi > int(doc["maxReplicaCount"] or 0):  # scaling up the ceiling: the GPU quota
+                self.plane.quotas.check(account, str(doc.get("acceleratorType")),
+                                        int(doc.get("acceleratorCount") or 0) * hi, f"deployment {dep}", skip=dep)
             if (lo, hi) != (doc["minReplicaCount"], doc["maxReplicaCount"]):
                 before = life.desired_replicas(doc)
                 doc["minReplicaCount"], doc["maxReplicaCount"] = lo, hi

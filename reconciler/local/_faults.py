@@ -33,6 +33,7 @@ class DeleteError:
 class Faults:
     errors: ErrorBurst | None = None
     latency_ms: float = 0.0
+    latency_methods: tuple[str, ...] = ()  # the HTTP methods the latency applies to; () = every request
     capacity_pending_s: float = 0.0  # emulated seconds, divided by speed like every duration
     hotload_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, deployment) -> message
     # (account, collection, id) -> the failure of its DELETE; collection: rlorTrainerJobs | deployments
@@ -73,9 +74,16 @@ class Faults:
                     del self.delete_errors[key]
             return armed.status
 
+    def delay_s(self, method: str) -> float:
+        """The standing latency of a request with this HTTP method, in seconds."""
+        if not self.latency_ms or (self.latency_methods and method not in self.latency_methods):
+            return 0.0
+        return self.latency_ms / 1000.0
+
     def clear(self) -> None:
         self.errors = None
         self.latency_ms = 0.0
+        self.latency_methods = ()
         self.capacity_pending_s = 0.0
         self.hotload_errors.clear()
         self.delete_errors.clear()
@@ -89,7 +97,8 @@ class Faults:
                 "remaining": self.errors.remaining,
             }
         if self.latency_ms:
-            out["latency"] = {"ms": self.latency_ms}
+            out["latency"] = {"ms": self.latency_ms, **({"methods": list(self.latency_methods)}
+                                                     if self.latency_methods else {})}
         if self.capacity_pending_s:
             out["capacity"] = {"pendingSeconds": self.capacity_pending_s}
         if self.hotload_errors:

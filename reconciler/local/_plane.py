@@ -34,6 +34,7 @@ class Plane:
         self.speed = config.speed
         self.faults = faults
         self.clock = clock
+        self.quotas: Any = None  # the account's quotas (``_quotas.Quotas``), set by the app
 
     # -- the account ------------------------------------------------------------------------------
 

@@ -161,6 +161,8 @@ class Trainers(Resource):
 
         job = query.get("rlorTrainerJobId") or f"fwctl-local-{secrets.token_hex(4)}"
         check_id(job, "rlorTrainerJobId")
+        self.plane.quotas.check(account, accelerator, accelerator_count * node_count * int(replicas or 1),
+                                f"trainer job {job}")
         bucket = f"{BUCKET_ROOT}/{account}/trainer-{job}/"
         dep_query, dep_body = query.get("deploymentId", ""), body.get("hotLoadDeploymentId", "")
         if dep_query and dep_body and dep_query != dep_body:

@@ -127,3 +127,14 @@ def parse_filter(raw: str | None, allowed: Mapping[str, str]) -> dict[str, str]:
             )
         out[allowed[key]] = value.strip().strip('"')
     return out
+
+
+def quota_exceeded(quota: str, what: str, required: float, available: float) -> Exception:
+    """The platform's answer to a create or scale over a GPU quota: 429 RESOURCE_EXHAUSTED with a quota
+    message (cookbook error reference), not the capacity error (which is retried and says "no capacity").
+
+    Issue 15 (helper H7); H3 may refine the 429-vs-RESOURCE_EXHAUSTED shapes here."""
+    from reconciler.local._errors import ApiError
+
+    return ApiError(429, f"Quota exceeded for quota {quota}: {what} needs {required:g}, "
+                         f"{available:g} available (quota_required={required:g}, quota_available={available:g})")

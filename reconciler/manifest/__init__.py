@@ -7,6 +7,7 @@ The only place fwctl reads YAML. Errors read ``FILE:LINE:COL: Kind/name: spec.fi
 
 from __future__ import annotations
 
+from reconciler.manifest._cookbook import manifest_text, read_cookbook_config
 from reconciler.manifest._loader import (
     MANIFEST_SUFFIXES,
     STDIN,
@@ -15,10 +16,17 @@ from reconciler.manifest._loader import (
     load_manifests,
     manifest_files,
 )
+from reconciler.manifest._variables import (
+    ENV_PREFIX,
+    VariableInputs,
+    current_variable_inputs,
+    use_variable_inputs,
+)
 from reconciler.manifest._yaml import MAX_DEPTH, MAX_EXPANDED_NODES, MAX_FILE_BYTES
 from reconciler.model.problems import ManifestError, Problem
 
 __all__ = [
+    "ENV_PREFIX",
     "MANIFEST_SUFFIXES",
     "MAX_DEPTH",
     "MAX_EXPANDED_NODES",
@@ -27,7 +35,12 @@ __all__ = [
     "ManifestError",
     "Manifests",
     "Problem",
+    "VariableInputs",
+    "current_variable_inputs",
     "discover_stacks",
     "load_manifests",
+    "manifest_text",
     "manifest_files",
+    "read_cookbook_config",
+    "use_variable_inputs",
 ]

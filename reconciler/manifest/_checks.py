@@ -9,6 +9,7 @@ from reconciler.graph import dependencies, find_cycle
 from reconciler.manifest._document import Validated, problem_at
 from reconciler.model.problems import Problem
 from reconciler.model.resources import MAX_STACK_PLUS_NAME, Resource, Stack
+from reconciler.model.variables import remote_name
 
 DEFAULT_STACK_NAME = "default"
 
@@ -77,7 +78,7 @@ def check_stack(documents: Sequence[Validated], stack_name: str) -> list[Problem
 def _check_name_length(doc: Validated, model: Resource, stack_name: str) -> list[Problem]:
     if not model.derives_remote_id or model.explicit_remote_id() is not None:
         return []  # no remote id of its own, or the manifest names it (jobId, deploymentId)
-    name = model.metadata.name
+    name = remote_name(model.metadata.name)  # a for-each instance's ids hold name-key
     total = len(stack_name) + len(name)
     if total <= MAX_STACK_PLUS_NAME:
         return []

@@ -8,10 +8,11 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from reconciler.manifest._checks import DEFAULT_STACK_NAME, check_stack, stack_of
 from reconciler.manifest._document import Validated, validate_document
+from reconciler.manifest._variables import VariableInputs, current_variable_inputs, expand
 from reconciler.manifest._yaml import MAX_FILE_BYTES, ParsedDocument, decode, parse
 from reconciler.model.problems import ManifestError, Problem
 from reconciler.model.resources import Resource, Stack
@@ -31,6 +32,9 @@ class Manifests:
     digest: str
     sources: tuple[tuple[str, str], ...]
     documents: Mapping[str, ParsedDocument] = field(default_factory=dict, repr=False, compare=False)
+    #: The resolved ``${var.NAME}`` values and where each came from (``-var lr``, ``default``, ...).
+    variables: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    variable_sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def locate(self, address: str, field: str | None = None) -> str:
         """``FILE:LINE:COL`` of a document (``Kind/name``) or of a dotted camelCase field under it
@@ -51,18 +55,31 @@ def manifest_files(directory: str) -> list[str]:
     return [os.path.normpath(os.path.join(directory, name)) for name in names]
 
 
+def _may_be_manifest(path: str) -> bool:
+    """Whether a YAML file could hold manifest documents (every one names its apiVersion)."""
+    try:
+        with open(path, "rb") as handle:
+            return b"apiVersion" in handle.read(MAX_FILE_BYTES)
+    except OSError:
+        return True  # let the loader say what is wrong
+
+
 def discover_stacks(paths: Sequence[str]) -> list[list[str]]:
     """Group paths into stacks for commands that accept several stacks at once (``validate``).
 
     Files, stdin and directories that hold manifests directly form one stack together (as
     ``load_manifests`` reads them). A directory without manifests of its own is a directory of
-    stacks: each subdirectory (recursively, hidden ones skipped) is then a stack of its own.
+    stacks: each subdirectory (recursively, hidden ones skipped) is then a stack of its own; one whose
+    YAML files name no apiVersion holds var files (``envs/``) and is skipped.
     """
     main: list[str] = []
     groups: list[list[str]] = []
 
     def visit(directory: str, top: bool) -> None:
-        if manifest_files(directory):
+        files = manifest_files(directory)
+        if files and not top and not any(_may_be_manifest(file) for file in files):
+            return  # var files (envs/dev.yaml: --var-file, issue 16), not a stack
+        if files:
             if top:
                 main.append(directory)
             else:
@@ -120,11 +137,13 @@ def _digest(documents: Sequence[Validated]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None) -> Manifests:
+def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None,
+                   variables: VariableInputs | None = None) -> Manifests:
     """Read, parse and validate every manifest document under ``paths`` as one stack.
 
     ``paths`` are files, directories (their ``*.yaml`` / ``*.yml`` files, sorted) or ``-`` for
-    standard input (read once). Raises :class:`ManifestError` with every problem found.
+    standard input (read once). ``variables``: the ``-var`` / ``--var-file`` inputs (default: those
+    set by ``use_variable_inputs``). Raises :class:`ManifestError` with every problem found.
     """
     raw: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
@@ -145,6 +164,7 @@ def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None) -> Ma
 
     sources: list[tuple[str, str]] = []
     documents: list[Validated] = []
+    parsed_documents: list[ParsedDocument] = []
     for name, data in raw:
         text, undecodable = decode(name, data)
         if text is None:
@@ -153,16 +173,22 @@ def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None) -> Ma
         sources.append((name, text))
         parsed = parse(name, text)
         problems += parsed.problems
-        for document in parsed.documents:
-            try:
-                validated = validate_document(document)
-            except Exception as exc:  # a bug of ours: still a located line, not a traceback
-                line, col = document.position
-                message = f"internal error while validating this document ({type(exc).__name__}: {exc}); please report"
-                problems.append(Problem(name, line, col, None, None, message))
-                continue
-            problems += validated.problems
-            documents.append(validated)
+        parsed_documents += parsed.documents
+    expanded = expand(parsed_documents, variables if variables is not None else current_variable_inputs())
+    problems += expanded.problems
+    for document in expanded.documents:
+        try:
+            validated = validate_document(document)
+        except Exception as exc:  # a bug of ours: still a located line, not a traceback
+            line, col = document.position
+            message = f"internal error while validating this document ({type(exc).__name__}: {exc}); please report"
+            problems.append(Problem(document.file, line, col, None, None, message))
+            continue
+        unresolved = expanded.unresolved.get(id(document))
+        if unresolved:  # a reference already reported: its value's model error would only repeat it
+            validated.problems = [p for p in validated.problems if p.field not in unresolved]
+        problems += validated.problems
+        documents.append(validated)
 
     stack_doc, extra_stacks = stack_of(documents)
     problems += extra_stacks
@@ -190,4 +216,6 @@ def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None) -> Ma
         digest=_digest(documents),
         sources=tuple(sources),
         documents=located,
+        variables=expanded.resolved.values,
+        variable_sources=expanded.resolved.sources,
     )

@@ -61,6 +61,8 @@ class ParsedDocument:
     position: Position
     data: Any
     positions: dict[Path, Position] = field(default_factory=dict)
+    #: Where each scalar value's text begins (inside the quotes of a quoted one): ``${...}`` references.
+    values: dict[Path, Position] = field(default_factory=dict)
 
     def locate(self, path: Path) -> Position:
         """The position of ``path``, or of its closest ancestor that exists in the text."""
@@ -273,4 +275,26 @@ def _document(name: str, loader: Any, node: Node, problems: list[Problem]) -> Pa
         return None
     if data is None:
         return None  # an empty document, e.g. after a trailing '---'
-    return ParsedDocument(name, _mark(node.start_mark), data, _index_positions(node))
+    return ParsedDocument(name, _mark(node.start_mark), data, _index_positions(node), _value_positions(node))
+
+
+def _value_positions(root: Node) -> dict[Path, Position]:
+    """Path -> where a scalar's text begins, for the scalars that hold ``${`` (references)."""
+    found: dict[Path, Position] = {}
+    stack: list[tuple[Path, Node]] = [((), root)]
+    seen: set[int] = set()
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, ScalarNode):
+            if "${" in str(node.value):
+                line, col = _mark(node.start_mark)
+                found[path] = (line, col + (1 if node.style in ("'", '"') else 0))
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            stack += [((*path, str(k.value)), v) for k, v in node.value if isinstance(k, ScalarNode)]
+        elif isinstance(node, SequenceNode):
+            stack += [((*path, str(i)), item) for i, item in enumerate(node.value)]
+    return found

@@ -58,6 +58,63 @@ class FieldDiff(_Value):
     forces_replacement: bool = False
 
 
+class Gpus(_Value):
+    """What one resource holds: ``count`` accelerators of one type per replica, between a floor and a
+    ceiling of replicas (a trainer: its replica count for both; a deployment: replicas.min / max)."""
+
+    accelerator: str | None = None  # None: not known before apply (an auto-selected shape)
+    count: int = 0  # accelerators per replica (accelerator count x node count)
+    min_replicas: int = 0
+    max_replicas: int = 0
+
+    @property
+    def floor(self) -> int:
+        return self.count * self.min_replicas
+
+    @property
+    def ceiling(self) -> int:
+        """What GPU quota is charged on: accelerator count x max replicas."""
+        return self.count * self.max_replicas
+
+
+class ChangeCost(_Value):
+    """GPUs and estimated USD/hour before -> after one change (0 for nothing billed)."""
+
+    before: Gpus | None = None  # None: nothing billed (absent, parked, a tombstone, a shared session)
+    after: Gpus | None = None
+    before_usd_per_hour: float = 0.0  # at min replicas (what runs now, at least)
+    before_max_usd_per_hour: float = 0.0
+    after_usd_per_hour: float = 0.0  # at min replicas
+    after_max_usd_per_hour: float = 0.0  # at max replicas
+    expensive: bool = False  # adds at least EXPENSIVE_USD_PER_HOUR at max replicas
+    unpriced: tuple[str, ...] = ()  # accelerator types the price table has no price for
+    unknown: bool = False  # the GPUs are not known before apply (the platform selects the shape)
+
+    @property
+    def delta_usd_per_hour(self) -> float:
+        return self.after_usd_per_hour - self.before_usd_per_hour
+
+
+#: A change that adds at least this many USD/hour at max replicas is flagged as expensive.
+EXPENSIVE_USD_PER_HOUR = 50.0
+
+
+class PlanCost(_Value):
+    """The plan's estimated USD/hour: now, after at min replicas, after at max replicas."""
+
+    label: str  # "estimated, on-demand, prices as of DATE"
+    prices_as_of: str
+    prices_source: str = "packaged"
+    now_usd_per_hour: float = 0.0
+    after_usd_per_hour: float = 0.0
+    after_max_usd_per_hour: float = 0.0
+    budget_usd_per_hour: float | None = None  # Stack spec.budget.maxUsdPerHour / --max-usd-per-hour
+
+    @property
+    def delta_usd_per_hour(self) -> float:
+        return self.after_usd_per_hour - self.now_usd_per_hour
+
+
 class Change(_Value):
     address: str
     kind: str
@@ -75,6 +132,7 @@ class Change(_Value):
     # config to send, the bound trainer's job, ...): the JSON form of the kind's own typed settings
     # (``reconciler.kinds``), which only that kind reads.
     settings: dict[str, Any] = Field(default_factory=dict)
+    cost: ChangeCost | None = None  # set by ``reconciler.cost.price_plan`` (issue 15)
 
 
 class Plan(_Value):
@@ -87,10 +145,12 @@ class Plan(_Value):
     state_lineage: str | None = None
     state_serial: int = 0
     manifests_digest: str = ""
+    variables: dict[str, Any] = Field(default_factory=dict)  # the resolved ${var.NAME} values (issue 16)
     destroy: bool = False
     refresh_only: bool = False
     targets: tuple[str, ...] = ()  # --target: a partial plan (what else is pending is not shown)
     changes: tuple[Change, ...] = ()
+    cost: PlanCost | None = None  # set by ``reconciler.cost.price_plan`` (issue 15)
 
     @property
     def pending(self) -> tuple[Change, ...]:

@@ -202,6 +202,16 @@ def shape_of(name: str | None) -> str | None:
 
 
 
+class Quota(_Value):
+    """An account quota (``accounts/{a}/quotas/{q}``, what ``firectl quota list`` shows): a GPU count per
+    type, ``monthly-spend-usd``, request rates. ``usage`` is None when the platform does not report it."""
+
+    name: str  # the quota id (the last segment of accounts/{a}/quotas/{q})
+    value: float
+    max_value: float | None = None
+    usage: float | None = None
+
+
 class Observed(_Value):
     """A fresh read of the account: everything the planner may look at, keyed by remote id.
 

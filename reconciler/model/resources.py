@@ -25,6 +25,8 @@ from pydantic_core import PydanticCustomError
 
 from reconciler.model.duration import Duration, format_duration
 from reconciler.model.paths import ignorable_paths, ignore_changes_rules, is_ignorable
+from reconciler.model.stack_limits import StackBudget, StackPrices
+from reconciler.model.variables import ForEach, ResourceName, Variable
 
 API_VERSION: Final = "fwctl/v1"
 
@@ -142,8 +144,9 @@ class _Frozen(BaseModel):
 
 
 class Metadata(_Frozen):
-    name: DnsLabel
+    name: ResourceName
     labels: dict[str, str] = Field(default_factory=dict)
+    for_each: ForEach = Field(default=None, exclude=True)  # expanded by the loader (issue 16)
 
 
 class Accelerator(_Frozen):
@@ -199,6 +202,11 @@ class StackSpec(_Frozen):
     endpoint: str | None = None
     #: A path to a state file, or a postgresql:// URL.
     state: str | None = None
+    #: Overrides of the packaged price table, per accelerator type (issue 15).
+    prices: StackPrices | None = None
+    #: A plan whose estimated USD/hour (at max replicas) exceeds this is refused (issue 15).
+    budget: StackBudget | None = None
+    variables: dict[str, Variable] = Field(default_factory=dict)  # ${var.NAME} (issue 16)
 
 
 class TrainerSpec(_Frozen):
@@ -242,7 +250,7 @@ class TrainerSpec(_Frozen):
 
 class ReferenceTrainerSpec(_Frozen):
     #: Name of a Trainer in the same stack.
-    policy: DnsLabel
+    policy: ResourceName
     #: A forward-only shape; omitted for a LoRA policy, the reference is a shared session.
     training_shape: TrainingShapeName | None = None
     timeouts: Timeouts = Timeouts()
@@ -294,9 +302,9 @@ class DeploymentSpec(_Frozen):
 
 class SyncBindingSpec(_Frozen):
     #: Name of a Trainer in the same stack.
-    trainer: DnsLabel
+    trainer: ResourceName
     #: Name of a Deployment in the same stack.
-    deployment: DnsLabel
+    deployment: ResourceName
     scope: Literal["perTrainer", "perDeployment"] = "perTrainer"
     #: Overrides the deployment's hotLoad.transition.
     transition: Transition | None = None
@@ -473,6 +481,8 @@ __all__ = [
     "Replicas",
     "Resource",
     "Stack",
+    "StackBudget",
+    "StackPrices",
     "StackSpec",
     "SyncBinding",
     "SyncBindingSpec",

@@ -49,10 +49,40 @@ def _drop_property_titles(node: Any) -> None:
             _drop_property_titles(value)
 
 
+_REFERENCE = {"type": "string", "pattern": r"\$\{[^}]+\}",
+              "description": "A ${var.NAME} / ${each.key} / ${each.value.FIELD} reference (issue 16): a whole "
+                             "value keeps the variable's type; inside a string it is interpolated."}
+_NO_REFERENCES = {"apiVersion", "kind", "variables", "forEach"}
+
+
+def _allow_references(node: Any) -> None:
+    """Every manifest field also accepts a ``${...}`` reference, resolved before validation."""
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            for key, value in list(properties.items()):
+                if key in _NO_REFERENCES or not isinstance(value, dict):
+                    continue
+                outer = {k: value.pop(k) for k in ("description", "default") if k in value}
+                properties[key] = {"anyOf": [value, {"$ref": "#/$defs/Reference"}], **outer}
+        for key, value in node.items():
+            if key != "properties" or not isinstance(value, dict):
+                _allow_references(value)
+            else:
+                for inner in value.values():
+                    _allow_references(inner.get("anyOf", [inner])[0] if isinstance(inner, dict) else inner)
+    elif isinstance(node, list):
+        for value in node:
+            _allow_references(value)
+
+
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one registered document type (aliases, i.e. camelCase keys)."""
     schema = TypeAdapter(SCHEMA_MODELS[name]).json_schema(by_alias=True, mode="validation")
     _drop_property_titles(schema)
+    if name != "plan":
+        _allow_references(schema)
+        schema.setdefault("$defs", {})["Reference"] = _REFERENCE
     if name in _TITLES:
         schema["title"] = _TITLES[name]
     return {"$schema": JSON_SCHEMA_DIALECT, **schema}

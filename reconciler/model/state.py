@@ -70,6 +70,20 @@ class ResourceState(_Value):
         return None
 
 
+class RetainedResource(_Value):
+    """A remote resource the stack stopped managing on purpose, left running or parked.
+
+    Kept in the state (by remote id) because a trainer job cannot be re-marked on the platform once
+    created: ``fwctl orphans`` reads these records and never lists or deletes what they name.
+    Dropped again when an address records the same remote id (the resource is adopted back).
+    """
+
+    kind: str  # what remote_id names: "trainer" | "deployment"
+    address: str  # the address that held it
+    why: str  # "onDestroy: retain", "onDestroy: scaleToZero (parked)", "state rm"
+    at: datetime = Field(default_factory=utcnow)
+
+
 class StateDocument(_Value):
     format_version: int = STATE_FORMAT_VERSION
     lineage: str = Field(default_factory=lambda: str(uuid.uuid4()))
@@ -80,15 +94,26 @@ class StateDocument(_Value):
     fwctl_version: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
     resources: dict[str, ResourceState] = Field(default_factory=dict)
+    #: remote id -> what was forgotten on purpose (``fwctl orphans`` leaves these alone)
+    retained: dict[str, RetainedResource] = Field(default_factory=dict)
 
     def with_resource(self, address: str, resource: ResourceState | None) -> StateDocument:
-        """A copy with one address set (or removed when ``resource`` is None); serial unchanged."""
+        """A copy with one address set (or removed when ``resource`` is None); serial unchanged.
+
+        An address that records a retained remote id again adopts it: its retained record goes."""
         resources = dict(self.resources)
         if resource is None:
             resources.pop(address, None)
         else:
             resources[address] = resource
-        return self.model_copy(update={"resources": resources})
+        update: dict[str, Any] = {"resources": resources}
+        if resource is not None and self.retained and set(resource.remote_ids) & set(self.retained):
+            update["retained"] = {rid: r for rid, r in self.retained.items() if rid not in resource.remote_ids}
+        return self.model_copy(update=update)
+
+    def with_retained(self, remote_id: str, record: RetainedResource) -> StateDocument:
+        """A copy that records ``remote_id`` as kept on purpose; serial unchanged."""
+        return self.model_copy(update={"retained": {**self.retained, remote_id: record}})
 
     def next_version(self) -> StateDocument:
         """The document as it will be written: serial + 1, stamped now."""

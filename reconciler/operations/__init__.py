@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.operations._apply import Applied, ApplyRequest, PreparedApply, prepare_apply
+    from reconciler.operations._convert import ConvertedFiles, convert_cookbook_file
     from reconciler.operations._import import Imported, import_resource
     from reconciler.operations._local import (
         clear_faults,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "Applied": "reconciler.operations._apply",
     "ApplyRequest": "reconciler.operations._apply",
+    "ConvertedFiles": "reconciler.operations._convert",
     "Imported": "reconciler.operations._import",
     "Listener": "reconciler.operations._session",
     "Migrated": "reconciler.operations._state",
@@ -73,6 +75,7 @@ _WHERE = {
     "StackCheck": "reconciler.operations._manifests",
     "StatusReport": "reconciler.operations._status",
     "clear_faults": "reconciler.operations._local",
+    "convert_cookbook_file": "reconciler.operations._convert",
     "current_state": "reconciler.operations._state",
     "delete_orphans": "reconciler.operations._orphans",
     "force_unlock": "reconciler.operations._state",
@@ -120,6 +123,7 @@ __all__ = [
     "QUIET",
     "Applied",
     "ApplyRequest",
+    "ConvertedFiles",
     "Imported",
     "Listener",
     "Migrated",
@@ -132,6 +136,7 @@ __all__ = [
     "StackCheck",
     "StatusReport",
     "clear_faults",
+    "convert_cookbook_file",
     "current_state",
     "delete_orphans",
     "force_unlock",

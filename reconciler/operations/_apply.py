@@ -25,6 +25,7 @@ from reconciler.operations._saved import (
     check_given_manifests,
     check_saved_manifests,
     check_state,
+    check_variables,
 )
 from reconciler.operations._session import QUIET, Listener, Session, failing_as, open_session
 
@@ -167,6 +168,7 @@ def _saved_session(request: ApplyRequest, stack: contextlib.ExitStack) -> tuple[
     session = open_session(tuple(write_sources(tmp, saved.manifests)), request.endpoint, request.state,
                            allow_endpoint_change=request.allow_endpoint_change)
     assert session.manifests is not None
+    check_variables(saved.plan, session.manifests, request.plan_file)
     check_saved_manifests(saved.plan, session.manifests, request.plan_file)
     return session, saved.plan
 

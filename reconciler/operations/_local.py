@@ -25,12 +25,15 @@ def local_speed(env: Mapping[str, str]) -> float:
 
 
 def local_config(*, db_path: str, account: str, api_keys: tuple[str, ...], speed: float,
-                 catalog_path: str | None, rate_limit: float | None) -> Any:
+                 catalog_path: str | None, rate_limit: float | None,
+                 quotas: tuple[tuple[str, float], ...] = ()) -> Any:
     """The plane's settings; ValueError names what is wrong with them."""
     from reconciler.local import DEFAULT_API_KEY, LocalConfig
+    from reconciler.local._quotas import check_quota_settings
 
+    check_quota_settings(dict(quotas), catalog_path)
     return LocalConfig(db_path=db_path, account=account, api_keys=api_keys or (DEFAULT_API_KEY,), speed=speed,
-                       catalog_path=catalog_path, rate_limit=rate_limit)
+                       catalog_path=catalog_path, rate_limit=rate_limit, quotas=quotas)
 
 
 def serve_local(config: Any, *, host: str, port: int) -> None:

@@ -65,10 +65,12 @@ def delete_orphans(session: Session, orphans: Sequence[Orphan]) -> int:
     import asyncio
 
     from reconciler.kinds import KINDS
+    from reconciler.kinds.base import Poll
     from reconciler.orphans import kind_deleting
 
     async def delete(provider: Any) -> None:
-        await asyncio.gather(*(KINDS[kind_deleting(o)].delete_orphan(provider, o.remote_id) for o in orphans))
+        poll = Poll()
+        await asyncio.gather(*(KINDS[kind_deleting(o)].delete_orphan(provider, o.remote_id, poll) for o in orphans))
 
     with failing_as("deleting orphans"):
         session.run(delete)

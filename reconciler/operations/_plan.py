@@ -26,6 +26,10 @@ class PlanOptions:
     destroy: bool = False  # plan the destruction of everything in state
     targets: tuple[str, ...] = ()  # limit to these addresses and their dependencies
     replace: tuple[str, ...] = ()  # replace these although nothing in the manifests forces it
+    # Issue 15: refuse a plan over the budget or the account's GPU quota (plan and apply; not status).
+    limits: bool = False
+    prices_file: str | None = None  # --prices FILE: overrides the packaged table (and spec.prices)
+    max_usd_per_hour: float | None = None  # --max-usd-per-hour: overrides spec.budget.maxUsdPerHour
 
 
 async def read_account(session: Session, provider: Provider, prior: StateDocument | None,
@@ -52,7 +56,7 @@ async def make_plan(session: Session, provider: Provider, prior: StateDocument |
     if observed is None:
         observed = await read_account(session, provider, prior, listener)
     stack_spec = session.stack_spec
-    return plan_changes(PlanRequest(
+    planned = plan_changes(PlanRequest(
         stack=session.stack,
         endpoint=session.endpoint.url,
         observed=observed,
@@ -66,6 +70,11 @@ async def make_plan(session: Session, provider: Provider, prior: StateDocument |
         id_seed=prior.lineage if prior else str(uuid.uuid4()),
         locate=manifests.locate if manifests else None,
     ))
+    if manifests is not None and manifests.variables:  # recorded: a saved plan refuses other values
+        planned = planned.model_copy(update={"variables": dict(manifests.variables)})
+    from reconciler.operations._limits import check_limits, price_table
+
+    return await check_limits(session, provider, planned, observed, price_table(session, options), options)
 
 
 def plan(session: Session, options: PlanOptions = PlanOptions(), *, lock_timeout_s: float = 0.0,

@@ -28,6 +28,22 @@ def check_given_manifests(the_plan: Plan, given: Manifests, plan_file: str) -> N
                              f"the manifests saved in the plan")
 
 
+def check_variables(the_plan: Plan, loaded: Manifests, plan_file: str) -> None:
+    """The variables must have the values the plan was made with (issue 16): a plan is a promise."""
+    if not the_plan.variables and not loaded.variables:
+        return
+    from reconciler.model.variables import show
+
+    for name in sorted({*the_plan.variables, *loaded.variables}):
+        before, now = the_plan.variables.get(name), loaded.variables.get(name)
+        if before != now:
+            source = loaded.variable_sources.get(name, "no value")
+            raise OperationError(
+                f"variable '{name}' is {show(now) if now is not None else 'unset'} now (from {source}) but was "
+                f"{show(before) if before is not None else 'unset'} when {plan_file} was made; pass the same "
+                f"values (-var, --var-file, FWCTL_VAR_{name}) or {AGAIN}")
+
+
 def check_saved_manifests(the_plan: Plan, saved: Manifests, plan_file: str) -> None:
     """The manifests saved in the file must be those its plan was made from."""
     if saved.stack_name != the_plan.stack or saved.digest != the_plan.manifests_digest:

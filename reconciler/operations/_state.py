@@ -37,8 +37,12 @@ def state_history(session: Session) -> list[tuple[int, datetime, str]]:
 
 
 def outputs(session: Session, name: str | None = None) -> dict[str, Any]:
-    """What a training loop needs, by address; ``name`` picks one (an address or a bare name)."""
+    """What a training loop needs, by address; ``name`` picks one (an address or a bare name).
+
+    Next to the addresses: the keyword arguments that reconnect a script to the stack's trainer
+    (``reconciler.model.connect``): the trainer ``name`` picks, else the one the stack binds."""
     from reconciler.model.address import name_of
+    from reconciler.model.connect import connection
     from reconciler.render import outputs_json
 
     doc = session.read_state()
@@ -51,17 +55,29 @@ def outputs(session: Session, name: str | None = None) -> dict[str, Any]:
         if not matches:
             raise OperationError(f"no output named {name!r}; known: {', '.join(data) or 'none'}")
         data = matches
-    return data
+    endpoint = doc.endpoint or ""
+    base_url = endpoint if endpoint.startswith(("http://", "https://")) else None  # not the embedded plane
+    return {**data, **connection(doc, base_url=base_url, trainer=name)}
 
 
 def remove_address(session: Session, address: str, *, lock_timeout_s: float = 0.0,
                    listener: Listener = QUIET) -> None:
-    """Forget ``address`` (the remote resource is left as it is)."""
+    """Forget ``address`` (the remote resource is left as it is, on purpose: the state records it as
+    retained, so ``fwctl orphans`` neither lists nor deletes it)."""
+    from reconciler.kinds import kind_of
+    from reconciler.model.state import RetainedResource
+
     with session.locked("state rm", lock_timeout_s, listener):
         doc = session.read_state()
         if doc is None or address not in doc.resources:
             raise OperationError(f"{address} is not in the state")
-        session.backend.write(doc.with_resource(address, None).next_version())
+        held = doc.resources[address]
+        k = kind_of(address)
+        forgotten = doc.with_resource(address, None)
+        if held.remote_id and k is not None and k.holds:
+            forgotten = forgotten.with_retained(held.remote_id, RetainedResource(kind=k.holds, address=address,
+                                                                                 why="state rm"))
+        session.backend.write(forgotten.next_version())
 
 
 def force_unlock(session: Session, lock_id: str) -> None:

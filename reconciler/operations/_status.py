@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler.operations._session import QUIET, Listener, Session
 
 if TYPE_CHECKING:
     from reconciler.model.health import ResourceHealth
+    from reconciler.model.plan import ChangeCost, PlanCost
 
 
 @dataclass(frozen=True)
 class StatusReport:
     stack: str
     resources: tuple[ResourceHealth, ...]
+    #: What each resource holds and costs now (issue 15: the plan's ``before`` side), and the total.
+    costs: Mapping[str, ChangeCost] = field(default_factory=dict)
+    cost: PlanCost | None = None
 
     @property
     def healthy(self) -> bool:
@@ -31,7 +36,8 @@ class StatusReport:
         return not out_of_sync(list(self.resources))
 
 
-def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listener = QUIET) -> StatusReport:
+def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listener = QUIET,
+           prices_file: str | None = None) -> StatusReport:
     """Read the account, probe the RUNNING trainers (within ``probe_timeout_s`` each), classify; then
     plan (as ``fwctl plan`` would, without the lock) for the sync column."""
     import asyncio
@@ -45,6 +51,7 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
     session.check_endpoint(prior, listener)  # a state written against another endpoint is refused
     listener.connecting(session)
     resources = session.resources
+    priced: list[Any] = []
 
     async def run(provider: Any) -> list[ResourceHealth]:
         observed = await read_account(session, provider, prior, listener)  # one read for health and sync
@@ -55,12 +62,16 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
         probes = {job_id: why for (job_id, _), why in zip(targets, found, strict=True)}
         results = classify(session.stack, resources, prior, observed, probes)
         try:
-            plan = await make_plan(session, provider, prior, PlanOptions(), observed=observed)
+            plan = await make_plan(session, provider, prior, PlanOptions(prices_file=prices_file), observed=observed)
         except PlanError as exc:
             return with_sync(results, None, str(exc).splitlines()[0])
+        priced.append(plan)
         return with_sync(results, plan)
 
-    return StatusReport(session.stack, tuple(session.run(run)))
+    found = tuple(session.run(run))
+    plan = priced[0] if priced else None
+    costs = {c.address: c.cost for c in plan.changes if c.cost is not None} if plan is not None else {}
+    return StatusReport(session.stack, found, costs, plan.cost if plan is not None else None)
 
 
 __all__ = ["StatusReport", "status"]

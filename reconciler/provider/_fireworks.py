@@ -30,6 +30,7 @@ from reconciler.model.remote import (
     TrainingShapeVersion,
 )
 from reconciler.provider import _wire
+from reconciler.provider._quotas import QuotaReads
 from reconciler.provider._retry import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
@@ -52,7 +53,7 @@ READ_TIMEOUT_S = 30.0
 UNREACHABLE_BUDGET_S = 15.0
 
 
-class FireworksProvider:
+class FireworksProvider(QuotaReads):
     """The Fireworks REST API, for fwctl. Use as ``async with FireworksProvider(url, key) as p``."""
 
     def __init__(
@@ -349,6 +350,9 @@ class FireworksProvider:
         response = await self._request("DELETE", url)
         if response.status_code != 404 and not response.is_success:
             raise self._error(response, f"deleting trainer job {job_id}")
+        if response.status_code == 404 and (job := await self.get_trainer_job(job_id)) is not None and not job.gone:
+            raise ProviderError(f"deleting trainer job {job_id}: the platform answered 404 (not found) but lists the "
+                                f"job as {job.state}; it was not deleted (waiting would last the delete timeout)", status=404)
 
     async def resume_trainer_job(self, job_id: str) -> TrainerJob:
         context = f"resuming trainer job {job_id}"

@@ -16,6 +16,7 @@ from reconciler.model.remote import (
     DeploymentInfo,
     DeploymentShapeVersion,
     HotLoadStatus,
+    Quota,
     TrainerConfig,
     TrainerJob,
     TrainingShapeVersion,
@@ -46,6 +47,9 @@ class Provider(Protocol):
     async def get_model(self, name: str) -> BaseModelInfo | None: ...
     async def get_training_shape_version(self, name: str) -> TrainingShapeVersion: ...
     async def get_deployment_shape_version(self, name: str) -> DeploymentShapeVersion: ...
+
+    # the account's quotas (issue 15)
+    async def list_quotas(self) -> list[Quota]: ...
 
     # hot load
     async def hot_load(self, dep_id: str, base_model: str, identity: str) -> None: ...

@@ -7,11 +7,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,63 @@ TRAINING_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
 FORWARD_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200-forward"
 DEPLOYMENT_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
 BASE_MODEL = "accounts/fireworks/models/qwen3-8b"
+PROGRESS = re.compile(r"^\[\s*[\d.]+s\] ")  # an executor event line: "[   0.7s] Trainer/policy: ..."
+
+
+def _serve(tmp: Path, port: int, speed: float, *extra: str) -> subprocess.Popen[bytes]:
+    log = (tmp / "serve.log").open("ab")
+    try:
+        return subprocess.Popen(
+            [FWCTL, "local", "serve", "--port", str(port), "--db", str(tmp / "local.db"), "--speed", str(speed),
+             "--quota", "nvidia-h200-141gb=4096", *extra],  # room beyond the documented 16 GPUs (issue 15)
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    finally:
+        log.close()  # the child holds its own descriptor
+
+
+def _wait_healthy(client: httpx.Client, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return dict(client.get("/_local/healthz").json())
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("fwctl local serve did not start") from None
+            time.sleep(0.05)
+
+
+class RestartablePlane:
+    """A served plane that can be SIGKILLed and started again on the same port and database (what an
+    emulator crash and restart looks like to a running fwctl: refused connections, then the same data)."""
+
+    def __init__(self, tmp: Path, speed: float) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp, self.speed, self.port = tmp, speed, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.client = httpx.Client(base_url=self.url, headers={"X-Api-Key": LOCAL_KEY}, timeout=30)
+        self.proc = _serve(tmp, self.port, speed)
+        self.plane = LocalPlane(self.url, str(_wait_healthy(self.client, self.proc)["account"]), self.client)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        for _ in range(50):  # the port may linger a moment after the kill
+            self.proc = _serve(self.tmp, self.port, self.speed)
+            try:
+                _wait_healthy(self.client, self.proc)
+                return
+            except RuntimeError:
+                time.sleep(0.1)
+        raise RuntimeError("fwctl local serve did not restart")
+
+    def close(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
 
 
 @contextmanager
@@ -33,7 +93,8 @@ def served_plane(tmp: Path, speed: float, *extra: str) -> Iterator[LocalPlane]:
     port = _free_port()
     log = (tmp / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [FWCTL, "local", "serve", "--port", str(port), "--db", str(tmp / "local.db"), "--speed", str(speed), *extra],
+        [FWCTL, "local", "serve", "--port", str(port), "--db", str(tmp / "local.db"), "--speed", str(speed),
+         "--quota", "nvidia-h200-141gb=4096", *extra],  # room beyond the documented 16 GPUs (issue 15)
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -56,25 +117,27 @@ def served_plane(tmp: Path, speed: float, *extra: str) -> Iterator[LocalPlane]:
         log.close()
 
 
-def fwctl_env(endpoint: str) -> dict[str, str]:
+def fwctl_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIREWORKS_", "FWCTL_"))}
     env["FWCTL_ENDPOINT"] = endpoint
     env["NO_COLOR"] = "1"
+    env.update(extra or {})
     return env
 
 
-def run(cwd: Path, endpoint: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([FWCTL, *args], cwd=cwd, env=fwctl_env(endpoint), capture_output=True, text=True,
+def run(cwd: Path, endpoint: str, *args: str, timeout: float = 120,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FWCTL, *args], cwd=cwd, env=fwctl_env(endpoint, env), capture_output=True, text=True,
                           timeout=timeout)
 
 
-def start(cwd: Path, endpoint: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([FWCTL, *args], cwd=cwd, env=fwctl_env(endpoint), stdout=subprocess.PIPE,
+def start(cwd: Path, endpoint: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([FWCTL, *args], cwd=cwd, env=fwctl_env(endpoint, env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
-def ok(cwd: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    result = run(cwd, endpoint, *args)
+def ok(cwd: Path, endpoint: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = run(cwd, endpoint, *args, env=env)
     assert result.returncode == 0, f"fwctl {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -121,6 +184,35 @@ def wide_stack(dest: Path, stack: str, pairs: int = 6, references: int = 2) -> t
 
 
 # -- checks ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Watched:
+    """A running fwctl whose stdout is read line by line; ``executing`` is set at its first event."""
+
+    proc: subprocess.Popen[str]
+    launched: float
+    executing: threading.Event = field(default_factory=threading.Event)
+    lines: list[str] = field(default_factory=list)
+    first_event: float | None = None
+
+    @classmethod
+    def launch(cls, cwd: Path, endpoint: str, *args: str, env: dict[str, str] | None = None) -> Watched:
+        watched = cls(start(cwd, endpoint, *args, env=env), time.monotonic())
+        threading.Thread(target=watched._read, daemon=True).start()
+        return watched
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if PROGRESS.match(line) and not self.executing.is_set():
+                self.first_event = time.monotonic() - self.launched
+                self.executing.set()
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
 
 
 def read_state(workdir: Path) -> dict[str, Any]:

@@ -18,20 +18,18 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import signal
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.crash.harness import (
+    Watched,
     assert_no_duplicates,
     assert_no_pending,
     grpo_stack,
@@ -39,7 +37,6 @@ from tests.crash.harness import (
     read_state,
     run,
     served_plane,
-    start,
     wide_stack,
 )
 from tests.e2e.conftest import LocalPlane
@@ -49,7 +46,6 @@ SEED = int(os.environ.get("FWCTL_CRASH_SEED", "7"))
 WORKERS = 4
 GRPO_TRIALS = 16
 WIDE_TRIALS = 14
-PROGRESS = re.compile(r"^\[\s*[\d.]+s\] ")
 
 Stack = Callable[[Path, str], tuple[list[str], list[str]]]
 
@@ -58,35 +54,6 @@ Stack = Callable[[Path, str], tuple[list[str], list[str]]]
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlane]:
     with served_plane(tmp_path_factory.mktemp("plane"), SPEED) as served:
         yield served
-
-
-@dataclass
-class Watched:
-    """A running fwctl whose stdout is read line by line; ``executing`` is set at its first event."""
-
-    proc: subprocess.Popen[str]
-    launched: float
-    executing: threading.Event = field(default_factory=threading.Event)
-    lines: list[str] = field(default_factory=list)
-    first_event: float | None = None
-
-    @classmethod
-    def launch(cls, cwd: Path, endpoint: str, *args: str) -> Watched:
-        watched = cls(start(cwd, endpoint, *args), time.monotonic())
-        threading.Thread(target=watched._read, daemon=True).start()
-        return watched
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if PROGRESS.match(line) and not self.executing.is_set():
-                self.first_event = time.monotonic() - self.launched
-                self.executing.set()
-
-    def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
 
 
 @dataclass

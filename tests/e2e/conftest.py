@@ -73,13 +73,18 @@ class LocalPlane:
         return response.json() if response.content else None
 
 
+# The local plane enforces the documented GPU quotas (16 per type, issue 15); tests of other behaviour get
+# room (createBeforeDestroy holds two policy jobs at once). tests/e2e/test_cost_quota.py sets its own.
+ROOMY_QUOTAS = ("--quota", "nvidia-h200-141gb=1024", "--quota", "nvidia-h100-80gb=1024")
+
+
 @contextmanager
 def served_plane(db: Path, speed: str = SPEED) -> Iterator[LocalPlane]:
     """`fwctl local serve` on a free 127.0.0.1 port with its database at ``db``, until the block ends."""
     port = _free_port()
     fwctl = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
     proc = subprocess.Popen(
-        [fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", speed],
+        [fwctl, "local", "serve", "--port", str(port), "--db", str(db), "--speed", speed, *ROOMY_QUOTAS],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"

@@ -42,7 +42,7 @@ def test_pipeline_example_runs_plan_apply_and_drift(tmp_path: Path, local_plane:
     results = run_steps(workflow["jobs"]["plan"], repo, env)
     assert [r.returncode for r in results] == [0, 0], results[-1].stderr
     markdown = (repo / "plan.md").read_text()
-    assert "| Address | Action | Why |" in markdown and "Trainer/policy" in markdown and "4 to create" in markdown
+    assert "| Address | Action | Cost (USD/h) | Why |" in markdown and "Trainer/policy" in markdown and "4 to create" in markdown
     assert json.loads((repo / "plan.json").read_text())["format_version"] == 2
     assert (repo / "fwctl.plan").stat().st_mode & 0o777 == 0o600
 

@@ -115,3 +115,38 @@ def test_a_retained_deployment_is_marked_and_never_an_orphan(fwctl: Fwctl, local
     fwctl.ok("apply", "-f", "grpo", "--auto-approve")
     assert (local_plane.deployment(DEPLOYMENT) or {}).get("createTime") == dep["createTime"]
     assert "No orphans" in fwctl.ok("orphans", "-f", "grpo", "--grace", "0s").stdout
+
+
+def test_a_retained_trainer_and_a_parked_deployment_are_never_orphans(fwctl: Fwctl, local_plane: LocalPlane,
+                                                                      workdir: Path) -> None:
+    # a trainer job cannot be re-marked on the platform: the state keeps a retained record of it
+    edit(workdir / "grpo" / "10-trainers.yaml", "onDestroy: delete", "onDestroy: retain")
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    policy = json.loads((workdir / ".fwctl" / "state.json").read_text())["resources"]["Trainer/policy"]["remote_id"]
+    plan = fwctl.ok("plan", "-f", "grpo", "--destroy").stdout
+    assert f"trainer job {policy} running, recorded in the state as fwctl.dev/retained" in plan, plan
+    fwctl.ok("destroy", "-f", "grpo", "--auto-approve")
+    assert live_trainers(local_plane) == {policy: "JOB_STATE_RUNNING"}  # the reference is deleted, the policy kept
+    dep = local_plane.deployment(DEPLOYMENT)
+    assert dep is not None and dep["maxReplicaCount"] == 0  # parked by onDestroy: scaleToZero
+
+    listed = fwctl("orphans", "-f", "grpo", "--grace", "0s", "--detailed-exitcode")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "No orphans" in listed.stdout and "Retained, not counted:" in listed.stdout, listed.stdout
+    assert policy in listed.stdout and DEPLOYMENT in listed.stdout, listed.stdout
+    assert json.loads(fwctl.ok("orphans", "-f", "grpo", "--grace", "0s", "--json").stdout) == []
+    deleted = fwctl.ok("orphans", "-f", "grpo", "--grace", "0s", "--delete", "--auto-approve")
+    assert "Deleted" not in deleted.stdout, deleted.stdout
+    assert live_trainers(local_plane) == {policy: "JOB_STATE_RUNNING"}
+    assert local_plane.deployment(DEPLOYMENT) is not None
+
+
+def test_what_state_rm_forgets_is_kept_on_purpose_not_an_orphan(fwctl: Fwctl, local_plane: LocalPlane,
+                                                                workdir: Path) -> None:
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    jobs = live_trainers(local_plane)
+    fwctl.ok("state", "rm", "ReferenceTrainer/reference")
+    listed = fwctl("orphans", "-f", "grpo", "--grace", "0s", "--detailed-exitcode")
+    assert listed.returncode == 0 and "Retained, not counted:" in listed.stdout, listed.stdout + listed.stderr
+    fwctl.ok("orphans", "-f", "grpo", "--grace", "0s", "--delete", "--auto-approve")
+    assert live_trainers(local_plane) == jobs  # `state rm` leaves the remote job as it is, and so does orphans

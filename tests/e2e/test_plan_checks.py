@@ -87,3 +87,24 @@ def test_the_catalog_is_read_once_per_name(fwctl: Fwctl, local_plane: LocalPlane
     text = serving.read_text()
     serving.write_text(text + "---\n" + text.split("---")[0].replace("name: rollout}", "name: rollout-2}"))
     assert requests_of_a_plan(fwctl, local_plane) == one + 1
+
+
+def test_a_region_the_platform_does_not_have_is_a_plan_error(fwctl: Fwctl, local_plane: LocalPlane,
+                                                             workdir: Path) -> None:
+    grpo = workdir / "grpo"
+    edit(grpo / "10-trainers.yaml", "  displayName: grpo policy\n", "  displayName: grpo policy\n  region: US_VIRGINA_1\n")
+    edit(grpo / "20-serving.yaml", "  replicas: {min: 1, max: 1}\n", "  replicas: {min: 1, max: 1}\n  region: EUROPE\n")
+    errors = plan_errors(fwctl)
+    assert where(errors) == {("10-trainers.yaml", "Trainer/policy", "spec.region"),
+                             ("20-serving.yaml", "Deployment/rollout", "spec.region")}
+    by_file = {Path(m["file"]).name: m for m in errors}
+    assert by_file["10-trainers.yaml"]["line"] == "13"  # the region line of the policy document
+    assert "did you mean US_VIRGINIA_1?" in by_file["10-trainers.yaml"][0]
+    assert "EUROPE is a multi-region" in by_file["20-serving.yaml"][0]
+    assert fwctl("apply", "-f", "grpo", "--auto-approve").returncode == 1
+    assert local_plane.trainers() == [] and local_plane.deployments() == []
+
+    # the platform's names pass the check
+    edit(grpo / "10-trainers.yaml", "region: US_VIRGINA_1", "region: US_VIRGINIA_1")
+    edit(grpo / "20-serving.yaml", "region: EUROPE", "region: US_VIRGINIA_1")
+    assert "Plan:" in fwctl.ok("plan", "-f", "grpo").stdout

@@ -14,28 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.state._postgres import advisory_key
 from tests.conformance.test_state_backends import PG_URL
+from tests.crash.pg import lock_session
 from tests.e2e import test_postgres_apply as pg
 from tests.e2e.conftest import LocalPlane
 from tests.e2e.test_postgres_apply import _assert_converged, _history, _lock_row, _ok, _run, _serial, _start
 
 pytestmark = pytest.mark.postgres
 _server, stack, work = pg._server, pg.stack, pg.work  # the fixtures: a reachable server, a fresh stack
-
-
-def _lock_session(stack: str) -> int | None:
-    """The backend pid of the session holding ``stack``'s advisory lock."""
-    import psycopg
-
-    unsigned = advisory_key(stack) & 0xFFFFFFFFFFFFFFFF
-    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=5) as conn:
-        row = conn.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1",
-            (unsigned >> 32, unsigned & 0xFFFFFFFF),
-        ).fetchone()
-    return None if row is None else int(row[0])
 
 
 def _terminate(pid: int) -> None:
@@ -58,7 +44,7 @@ def test_terminating_the_lock_session_stops_the_apply_with_one_line(
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, f"apply never held the lock and wrote state: {row}"
             time.sleep(0.05)
-        session = _lock_session(stack)
+        session = lock_session(stack)
         assert session is not None
         _terminate(session)
 

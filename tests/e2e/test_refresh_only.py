@@ -64,3 +64,21 @@ def test_plan_refresh_only_reports_drift_every_night_and_apply_refresh_only_reco
     # the manifests still say one replica: a normal plan proposes to undo the hand edit
     plan = fwctl("plan", "-f", "grpo", "--detailed-exitcode")
     assert plan.returncode == 2 and "replicas.max: 3 -> 1" in plan.stdout
+
+
+def test_apply_refresh_only_with_detailed_exitcode_exits_2_whenever_it_records_drift(
+        fwctl: Fwctl, local_plane: LocalPlane) -> None:
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    clean = fwctl("apply", "-f", "grpo", "--refresh-only", "--detailed-exitcode")
+    assert clean.returncode == 0 and "No drift" in clean.stdout, clean.stderr
+    for replicas in (3, 2):  # drift found and recorded, every time the platform moves again
+        rescale_by_hand(local_plane, replicas)
+        recorded = fwctl("apply", "-f", "grpo", "--refresh-only", "--auto-approve", "--detailed-exitcode")
+        assert recorded.returncode == 2, f"{recorded.stdout}\n{recorded.stderr}"
+        assert "Deployment/rollout: replicas.max:" in recorded.stdout and "the state now records 1 change" in recorded.stdout
+        again = fwctl("apply", "-f", "grpo", "--refresh-only", "--auto-approve", "--detailed-exitcode")
+        assert again.returncode == 0 and "No drift" in again.stdout  # recorded: nothing left to record
+    # on a plain apply it means nothing: refused with exit 1 (not 2, which reads as "changes")
+    refused = fwctl("apply", "-f", "grpo", "--auto-approve", "--detailed-exitcode")
+    assert refused.returncode == 1 and "--detailed-exitcode on apply needs --refresh-only" in refused.stderr
+    assert "--detailed-exitcode" in fwctl.ok("apply", "--help").stdout

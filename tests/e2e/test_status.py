@@ -53,7 +53,7 @@ def test_status(fwctl: Fwctl, local_plane: LocalPlane, workdir: Path) -> None:
     assert {r["sync"] for r in report.values()} == {"Synced"}, report
     text = fwctl("status", "-f", "grpo")
     assert text.returncode == 0 and "Deployment/rollout" in text.stdout and "Healthy" in text.stdout
-    assert text.stdout.splitlines()[0].split()[:4] == ["ADDRESS", "HEALTH", "SYNC", "REASON"], text.stdout
+    assert text.stdout.splitlines()[0].split()[:4] == ["ADDRESS", "HEALTH", "SYNC", "USD/H"], text.stdout
 
     # the policy preempted: Degraded with the platform's reason, exit 1
     policy = outputs(fwctl)["Trainer/policy"]["job_id"]

@@ -55,7 +55,8 @@ class LocalServer:
 def start_server(db: str, *extra: str, speed: float = SPEED) -> LocalServer:
     port = free_port()
     cmd = [sys.executable, "-m", "reconciler.cli", "local", "serve", "--port", str(port), "--db", db]
-    cmd += ["--speed", str(speed), *extra]
+    # Room beyond the documented 16 GPUs per type (issue 15): the session's server runs many trainers.
+    cmd += ["--speed", str(speed), "--quota", "nvidia-h200-141gb=4096", "--quota", "nvidia-h100-80gb=4096", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 20

@@ -293,6 +293,10 @@ class FakeProvider:
         self._enter("list_deployments")
         return list(self.deployments.values())
 
+    async def list_quotas(self) -> list[Any]:  # issue 15: no quotas unless a test sets some
+        self._enter("list_quotas")
+        return list(getattr(self, "quotas", []))
+
     async def get_deployment(self, dep_id: str) -> DeploymentInfo | None:
         self._enter("get_deployment", dep_id)
         dep = self.deployments.get(dep_id)
