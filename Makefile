@@ -1,5 +1,5 @@
 # fwctl — two commands set everything up on a fresh machine:
-#   make demo   run the GRPO example on the embedded local control plane
+#   make demo   run the GRPO example and three training steps on a local control plane
 #   make test   install, lint, type-check and run the whole test suite
 PY ?= python3
 VENV ?= .venv

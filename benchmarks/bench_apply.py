@@ -83,7 +83,7 @@ def stack_of_deployments(directory: Path, count: int, name: str) -> None:
             "apiVersion: fwctl/v1\nkind: Deployment\n"
             f"metadata: {{name: d{i:04d}}}\n"
             "spec:\n  baseModel: accounts/fireworks/models/qwen3-4b\n"
-            "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-4b-h200-rft\n"
+            "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-4b\n"
             "  replicas: {min: 1, max: 1}\n"
         )
     directory.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ import httpx
 KEY = "fwctl-local-key"
 ACCOUNT = "fwctl-local"
 SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
-DEPLOY_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+DEPLOY_SHAPE = "accounts/fireworks/deploymentShapes/rft-qwen3-8b"
 MODEL = "accounts/fireworks/models/qwen3-8b"
 
 

@@ -75,7 +75,7 @@ def grpo_stack(directory: Path, groups: int, extra_deployments: int, name: str) 
             "apiVersion: fwctl/v1\nkind: Deployment\n"
             f"metadata: {{name: rollout{g:02d}}}\n"
             "spec:\n  baseModel: accounts/fireworks/models/qwen3-8b\n"
-            "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft\n"
+            "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b\n"
             "  replicas: {min: 1, max: 1}\n  hotLoad: {enabled: true}\n",
             "apiVersion: fwctl/v1\nkind: SyncBinding\n"
             f"metadata: {{name: sync{g:02d}}}\n"
@@ -86,7 +86,7 @@ def grpo_stack(directory: Path, groups: int, extra_deployments: int, name: str) 
             "apiVersion: fwctl/v1\nkind: Deployment\n"
             f"metadata: {{name: d{i:04d}}}\n"
             "spec:\n  baseModel: accounts/fireworks/models/qwen3-4b\n"
-            "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-4b-h200-rft\n"
+            "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-4b\n"
             "  replicas: {min: 1, max: 1}\n"
         )
     directory.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
                                               [--pg postgresql://postgres@127.0.0.1:5432/test] [--keep]
 
 For each backend, a fresh `fwctl local serve --speed S` subprocess on 127.0.0.1 and a fresh stack of
-N independent deployments (qwen3-4b-h200-rft); the code `fwctl apply` / `fwctl plan` runs (lock,
+N independent deployments (rft-qwen3-4b); the code `fwctl apply` / `fwctl plan` runs (lock,
 read, refresh, plan, executor, unlock) is driven in-process so that state writes can be counted and
 timed. Measured:
 

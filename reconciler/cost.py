@@ -41,6 +41,11 @@ def change_cost(change: Change, observed: Observed, table: PriceTable) -> Change
         after = None
     elif change.after is not None:
         after = k.gpus(change.after, observed, None)
+        if after is not None and after.accelerator is None and before is not None and before.accelerator \
+                and change.action not in (Action.CREATE, Action.REPLACE):
+            # the platform chose the hardware (deploymentShape: default, an auto-selected training shape)
+            # and the resource keeps it: what it runs now
+            after = after.model_copy(update={"accelerator": before.accelerator, "count": before.count})
     else:
         after = before if change.action is Action.NOOP else None
     if change.before is None and change.after is None:
@@ -144,11 +149,41 @@ def ceilings(plan: Plan, which: str) -> dict[str, int]:
     return out
 
 
+def _side_by_side(change: Change) -> bool:
+    """A createBeforeDestroy replace: its new job is created while the old one still runs."""
+    return change.action is Action.REPLACE and bool(change.settings.get("keep_prior"))
+
+
+def released(plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
+    """GPUs per type the plan's changes hold now, and those it frees before it creates what replaces them.
+
+    Each remote resource counts once (a createBeforeDestroy replace and the delete of its deposed job
+    name the same job). A createBeforeDestroy replace frees nothing before its new job exists: the old
+    and the new job run side by side until the new one is ready, so the quota must hold both."""
+    held: dict[str, tuple[str, int]] = {}
+    kept: set[str] = set()
+    for change in plan.changes:
+        gpus = change.cost.before if change.cost is not None else None
+        rid = change.prior_remote_id or change.remote_id
+        if gpus is None or not gpus.accelerator or not rid:
+            continue
+        held[rid] = (gpus.accelerator, gpus.ceiling)
+        if _side_by_side(change):
+            kept.add(rid)
+    now: dict[str, int] = {}
+    freed: dict[str, int] = {}
+    for rid, (accelerator, ceiling) in held.items():
+        now[accelerator] = now.get(accelerator, 0) + ceiling
+        if rid not in kept:
+            freed[accelerator] = freed.get(accelerator, 0) + ceiling
+    return now, freed
+
+
 def over_quota(plan: Plan, quotas: Mapping[str, tuple[float, float | None]]) -> dict[str, tuple[int, float, float]]:
-    """GPU types whose quota the plan would exceed: type -> (needed at the ceiling, quota, in use now).
+    """GPU types whose quota the plan would exceed at its peak: type -> (needed at the ceiling, quota, in use now).
 
     ``quotas``: quota name -> (value, usage as the platform reports it, or None)."""
-    before, after = ceilings(plan, "before"), ceilings(plan, "after")
+    (before, freed), after = released(plan), ceilings(plan, "after")
     found: dict[str, tuple[int, float, float]] = {}
     for accelerator in sorted(after):
         quota = quotas.get(gpu_quota_name(accelerator))
@@ -156,8 +191,8 @@ def over_quota(plan: Plan, quotas: Mapping[str, tuple[float, float | None]]) -> 
             continue
         value, usage = quota
         in_use = float(usage) if usage is not None else float(before.get(accelerator, 0))
-        needed = in_use - before.get(accelerator, 0) + after[accelerator]
-        if after[accelerator] > before.get(accelerator, 0) and needed > value:
+        needed = in_use - freed.get(accelerator, 0) + after[accelerator]
+        if after[accelerator] > freed.get(accelerator, 0) and needed > value:
             found[accelerator] = (int(needed), value, in_use)
     return found
 
@@ -169,7 +204,7 @@ def quota_problems(plan: Plan, exceeded: Mapping[str, tuple[int, float, float]],
     problems: list[Problem] = []
     for accelerator, (needed, value, in_use) in exceeded.items():
         adding = [(c.address, c.cost.after.ceiling - (c.cost.before.ceiling if c.cost.before and
-                   c.cost.before.accelerator == accelerator else 0))
+                   c.cost.before.accelerator == accelerator and not _side_by_side(c) else 0))
                   for c in plan.changes if c.cost is not None and c.cost.after is not None
                   and c.cost.after.accelerator == accelerator]
         adding = sorted(((a, n) for a, n in adding if n > 0), key=lambda item: -item[1])

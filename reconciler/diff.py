@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from reconciler.model.deployment_rules import is_default_shape
 from reconciler.model.plan import FieldDiff
 from reconciler.model.remote import shape_of
 
@@ -105,8 +106,8 @@ class FieldTable:
             was = recorded.get(path)
             if path not in recorded or was is None or was == value:
                 continue
-            if path in self.versioned and str(value).startswith(str(was)):
-                continue  # a version of the shape that was declared
+            if path in self.versioned and (str(value).startswith(str(was)) or is_default_shape(was)):
+                continue  # a version of the shape that was declared (or that the platform chose)
             out.append(f"{path}: {was!r} -> {value!r}")
         return out
 
@@ -121,6 +122,8 @@ def _comparable(
     for path, want in desired.items():
         if want is None or any(path == p or path.startswith(p + ".") for p in ignored):
             continue
+        if path in versioned and is_default_shape(want):
+            continue  # deploymentShape: default, the platform's choice (it answers with the version it chose)
         have = observed.get(path)
         if path in versioned and "/versions/" not in str(want):
             have = shape_of(have)  # a newer version of the declared shape is not a change

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from reconciler.kinds import KINDS
 from reconciler.kinds.base import Orphan
+from reconciler.model.prices import PriceTable, packaged_prices
 from reconciler.model.remote import DeploymentInfo, TrainerJob
 from reconciler.model.state import StateDocument
 from reconciler.model.variables import remote_name
@@ -38,6 +39,7 @@ class OrphanSurvey:
     recent: list[Orphan]  # created within the grace period
     retained: list[Orphan]  # kept on purpose (onDestroy: retain, parked by destroy, state rm)
     grace_s: float
+    prices_label: str = ""  # what the figures are: "estimated, on-demand, prices as of DATE[, from ...]"
 
 
 def referenced_ids(state: StateDocument | None) -> set[str]:
@@ -53,6 +55,7 @@ def survey_orphans(
     now: datetime | None = None,
     grace_s: float = DEFAULT_GRACE_S,
     declared: Iterable[str] | None = None,
+    prices: PriceTable | None = None,
 ) -> OrphanSurvey:
     """``declared``: the names the manifests declare; with the state's, they are the only names a trainer
     job marked by its id alone (a display name of its own) may carry (None: any name)."""
@@ -60,7 +63,8 @@ def survey_orphans(
     referenced = referenced_ids(state)
     names = None if declared is None else frozenset(remote_name(name) for name in  # policy[k] -> policy-k
         {*declared, *(res.name for res in (state.resources.values() if state else ()))})
-    found = [o for k in KINDS.values() for o in k.orphans(stack, referenced, trainers, deployments, now, names)]
+    found = [o for k in KINDS.values()
+             for o in k.orphans(stack, referenced, trainers, deployments, now, names, prices)]
     kept = state.retained if state else {}
     found = [replace(o, retained=True) if o.remote_id in kept and kept[o.remote_id].kind == o.kind else o
              for o in found]
@@ -69,7 +73,7 @@ def survey_orphans(
     retained = [o for o in found if o.retained]
     recent = [o for o in found if not o.retained and o.created is not None and o.created > since]
     orphans = [o for o in found if o not in retained and o not in recent]
-    return OrphanSurvey(orphans, recent, retained, grace_s)
+    return OrphanSurvey(orphans, recent, retained, grace_s, (prices or packaged_prices()).label)
 
 
 def kind_deleting(orphan: Orphan) -> str:

@@ -110,13 +110,24 @@ async def _read_catalog(provider: Provider, reads: Reads) -> dict[str, Any]:
             pass
         return name, None
 
-    models, training, serving = await asyncio.gather(
+    async def serving(name: str) -> tuple[str, Any]:
+        """A deployment shape version, and which training shapes pin it (then forTraining is needed)."""
+        found = await shape(name, provider.get_deployment_shape_version)
+        if found[1] is None:
+            return found
+        try:
+            pinned = tuple(await provider.training_shapes_pinning(found[1].name))
+        except ProviderError:
+            return found
+        return name, found[1].model_copy(update={"pinned_by": pinned})
+
+    models, training, served = await asyncio.gather(
         asyncio.gather(*(model(n) for n in sorted(reads.models))),
         asyncio.gather(*(shape(n, provider.get_training_shape_version) for n in sorted(reads.training_shapes))),
-        asyncio.gather(*(shape(n, provider.get_deployment_shape_version) for n in sorted(reads.deployment_shapes))),
+        asyncio.gather(*(serving(n) for n in sorted(reads.deployment_shapes))),
     )
     found_training: dict[str, TrainingShapeVersion] = {n: v for n, v in training if v is not None}
-    found_serving: dict[str, DeploymentShapeVersion] = {n: v for n, v in serving if v is not None}
+    found_serving: dict[str, DeploymentShapeVersion] = {n: v for n, v in served if v is not None}
     return {
         "models": {n: m for n, m in models if m is not None},
         "training_shapes": found_training,

@@ -117,6 +117,10 @@ def plan_text(plan: Plan, *, colour: bool = False, show_noop: bool = False) -> s
     """Terraform-like text. With ``colour`` the result holds rich markup."""
     where = f"stack {plan.stack} (account {plan.account}, endpoint {plan.endpoint})"
     warning = f"\n\n{targeting_warning(plan)}" if plan.targets else ""
+    if plan.warnings:
+        label = "[yellow]Warning:[/]" if colour else "Warning:"
+        body = (_escape(str(w)) if colour else str(w) for w in plan.warnings)
+        warning += "\n\n" + "\n".join(f"{label} {line}" for line in body)
     if not plan.has_changes:
         return f"{where}\n\n{summary_line(plan)}{warning}"
     lines = [f"fwctl will perform the following actions on {where}:", ""]
@@ -235,6 +239,10 @@ def plan_markdown(plan: Plan) -> str:
         head += [f"**{cost_summary(plan.cost)}**", ""]
     if plan.targets:
         head += [f"> ⚠️ {targeting_warning(plan).replace(chr(10) + chr(10), ' ')}", ""]
+    for item in plan.warnings[:_MD_DESTRUCTIVE_LISTED]:
+        where = ":".join(str(p) for p in (item.file, item.line, item.col) if p is not None)
+        located = ": ".join(_md_code(_md_cell(p)) for p in (where, item.address, item.field) if p)
+        head += [f"> ⚠️ **Warning:** {located}: {_md_cell(item.message)}", ""]
     noops = len(plan.changes) - len(pending)
     if not pending:
         if noops:

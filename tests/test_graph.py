@@ -22,7 +22,7 @@ from reconciler.model.resources import (
 )
 
 MODEL = "accounts/fireworks/models/qwen3-8b"
-SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+SHAPE = "accounts/fireworks/deploymentShapes/rft-qwen3-8b"
 
 
 def _stack(scope: str = "perTrainer") -> dict[str, Resource]:

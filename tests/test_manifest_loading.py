@@ -28,7 +28,7 @@ TRAINER = (
 DEPLOYMENT = (
     "apiVersion: fwctl/v1\nkind: Deployment\nmetadata: {name: rollout}\nspec:\n"
     "  baseModel: accounts/fireworks/models/qwen3-8b\n"
-    "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft\n"
+    "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b\n"
 )
 BINDING = (
     "apiVersion: fwctl/v1\nkind: SyncBinding\nmetadata: {name: bind}\nspec:\n"

@@ -28,7 +28,7 @@ kind: Deployment
 metadata: {name: rollout}
 spec:
   baseModel: accounts/fireworks/models/qwen3-8b
-  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft
+  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b
 """
 
 TRAINER = """\
@@ -64,7 +64,7 @@ CASES: list[tuple[str, str, str | None, str | None, str]] = [
     ("name-too-long", TRAINER.replace("{name: extra}", "{name: " + "a" * 55 + "}  # <-"), "Trainer/" + "a" * 55,
      "metadata.name", r"name too long: stack 's' and name '" + "a" * 55 + "' have 56 characters"),
     ("name-too-long-deployment", DEPLOYMENT.replace("{name: extra}", "{name: " + "d" * 55 + "}  # <-")
-     + "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft\n", "Deployment/" + "d" * 55,
+     + "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b\n", "Deployment/" + "d" * 55,
      "metadata.name", r"name too long"),
     ("job-id-invalid", TRAINER + "  jobId: Job_1  # <-\n", "Trainer/extra", "spec.jobId", r"must be a valid platform id"),
     ("deployment-id-too-long", DEPLOYMENT + "  deploymentShape: accounts/fireworks/deploymentShapes/x\n"
@@ -79,12 +79,12 @@ CASES: list[tuple[str, str, str | None, str | None, str]] = [
     ("deployment-shape", DEPLOYMENT + "  deploymentShape: accounts/fireworks/trainingShapes/x  # <-\n",
      "Deployment/extra", "spec.deploymentShape", r"must be a deployment shape like"),
     # trainer: shape xor manual accelerator fields
-    ("shape-and-accelerator", TRAINER + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-lora\n"
+    ("shape-and-accelerator", TRAINER + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-128k-lora\n"
      "  accelerator: {type: NVIDIA_H200_141GB, count: 8}  # <-\n", "Trainer/extra", "spec.accelerator",
      r"cannot be combined with trainingShape"),
-    ("shape-and-node-count", TRAINER + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-lora\n"
+    ("shape-and-node-count", TRAINER + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-128k-lora\n"
      "  nodeCount: 2  # <-\n", "Trainer/extra", "spec.nodeCount", r"cannot be combined with trainingShape"),
-    ("shape-and-max-context", TRAINER + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-lora\n"
+    ("shape-and-max-context", TRAINER + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-128k-lora\n"
      "  maxContextLength: 8192  # <-\n", "Trainer/extra", "spec.maxContextLength",
      r"cannot be combined with trainingShape"),
     # trainer ranges
@@ -112,11 +112,16 @@ CASES: list[tuple[str, str, str | None, str | None, str]] = [
      r"must have at most 63 characters"),
     # deployment
     ("deployment-needs-shape-or-accelerator", DEPLOYMENT.replace("spec:", "spec:  # <-"), "Deployment/extra",
-     "spec.deploymentShape", r"a Deployment needs a deploymentShape, or an accelerator with acceptShapelessRisk"),
-    ("accelerator-needs-risk", DEPLOYMENT + "  accelerator: {type: NVIDIA_H200_141GB, count: 1}  # <-\n",
-     "Deployment/extra", "spec.accelerator", r"needs acceptShapelessRisk: true"),
+     "spec.deploymentShape", r"a Deployment needs a deploymentShape \(a shape name, or default\), or an accelerator"),
+    # issue 13 point 4: the platform accepts a shapeless deployment without acceptShapelessRisk (a plan-time
+    # warning, tests/e2e/test_plan_warnings.py), but refuses the flag together with a shape
+    ("shapeless-risk-with-shape", DEPLOYMENT + "  deploymentShape: accounts/fireworks/deploymentShapes/x\n"
+     "  acceptShapelessRisk: true  # <-\n", "Deployment/extra", "spec.acceptShapelessRisk",
+     r"cannot be combined with deploymentShape \(the platform refuses the combination\)"),
+    ("deployment-shape-pattern", DEPLOYMENT + "  deploymentShape: defaults  # <-\n", "Deployment/extra",
+     "spec.deploymentShape", r"must be a deployment shape like .* or default"),
     ("deployment-shape-and-accelerator", DEPLOYMENT
-     + "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft\n"
+     + "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b\n"
      + "  accelerator: {type: NVIDIA_H200_141GB, count: 1}  # <-\n", "Deployment/extra", "spec.accelerator",
      r"cannot be combined with deploymentShape"),
     ("replicas-min-gt-max", DEPLOYMENT + "  deploymentShape: accounts/fireworks/deploymentShapes/x\n"

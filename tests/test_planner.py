@@ -31,7 +31,7 @@ kind: Deployment
 metadata: {name: rollout}
 spec:
   baseModel: accounts/fireworks/models/qwen3-8b
-  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft
+  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b
   replicas: {min: 1, max: 1}
   LIFECYCLE
 """
@@ -58,7 +58,7 @@ def deployment(min_r: int = 1, max_r: int = 1, state: str = "READY") -> Deployme
         deployment_id=DEP, name=f"accounts/{ACCOUNT}/deployments/{DEP}", state=state,
         config=DeploymentConfig(
             base_model="accounts/fireworks/models/qwen3-8b",
-            deployment_shape="accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft/versions/v3",
+            deployment_shape="accounts/fireworks/deploymentShapes/rft-qwen3-8b/versions/v3",
             min_replicas=min_r, max_replicas=max_r, description="fwctl s/rollout",
             annotations={"fwctl.dev/stack": "s", "fwctl.dev/address": "Deployment/rollout"},
         ),

@@ -183,7 +183,7 @@ def test_inactivity_duration_both_ways() -> None:
     assert _wire.parse_duration_s("bogus") is None
 
 
-SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-lora"
+SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-lora"
 
 
 def test_trainer_create_shape_path() -> None:
@@ -1012,9 +1012,9 @@ def test_endpoint_plain_http_only_for_loopback() -> None:
 
 LOCAL_KEY = "fwctl-local-key"
 QWEN = "accounts/fireworks/models/qwen3-8b"
-LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-lora"
+LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-lora"
 POLICY_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
-DEP_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+DEP_SHAPE = "accounts/fireworks/deploymentShapes/rft-qwen3-8b"
 
 
 class Local:
@@ -1022,12 +1022,14 @@ class Local:
 
     def __init__(self, tmp_path: Any) -> None:
         self.now = 1_750_000_000.0
-        config = local_plane.LocalConfig(db_path=str(tmp_path / "local.db"), speed=100)
+        # room beyond the documented 16 GPUs per type: a quota 429 is final (issue 13), never waited out
+        config = local_plane.LocalConfig(db_path=str(tmp_path / "local.db"), speed=100,
+                                         quotas=(("nvidia-h200-141gb", 4096.0),))
         self.app = local_plane.create_app(config, clock=lambda: self.now)
 
-    def provider(self, **kw: Any) -> FireworksProvider:
+    def provider(self, key: str = LOCAL_KEY, **kw: Any) -> FireworksProvider:
         p = FireworksProvider(
-            "http://127.0.0.1:8787", LOCAL_KEY, transport=httpx.ASGITransport(app=self.app), **kw
+            "http://127.0.0.1:8787", key, transport=httpx.ASGITransport(app=self.app), **kw
         )
 
         async def no_sleep(delay: float) -> None:
@@ -1105,7 +1107,7 @@ def test_local_trainer_lifecycle_on_the_shape_path(local: Local) -> None:
 
 def test_local_manual_and_auto_paths_and_validation(local: Local) -> None:
     async def go() -> None:
-        async with local.provider() as p:
+        async with local.provider("fwctl-local-admin-key") as p:  # skipValidations needs a superuser key
             manual = await p.create_trainer_job(
                 "manual-1",
                 TrainerConfig(base_model=QWEN, accelerator_type="NVIDIA_H200_141GB", accelerator_count=8),
@@ -1154,6 +1156,7 @@ def test_local_deployment_create_update_delete(local: Local) -> None:
                 max_replicas=1,
                 hot_load_trainer_job=trainer.name,
                 annotations={"team": "rl"},
+                for_training=True,
             )
             dep = await p.create_deployment("serve-1", config)
             assert dep.state == "CREATING" and dep.config.hot_load_trainer_job == trainer.name
@@ -1184,20 +1187,20 @@ def test_local_shapes(local: Local) -> None:
     async def go() -> None:
         async with local.provider() as p:
             latest = await p.get_training_shape_version(POLICY_SHAPE)
-            assert latest.name == f"{POLICY_SHAPE}/versions/v2"  # v3 is not validated
+            assert latest.name == f"{POLICY_SHAPE}/versions/h7wd3p0s"  # r2mz6t9e is not validated
             assert (latest.accelerator_type, latest.accelerator_count, latest.node_count) == (
                 "NVIDIA_H200_141GB",
                 8,
                 1,
             )
             assert latest.max_context_length == 131072
-            assert latest.deployment_shape_version == f"{DEP_SHAPE}/versions/v2"
-            pinned = await p.get_training_shape_version(f"{POLICY_SHAPE}/versions/v1")
-            assert pinned.name.endswith("/v1")
+            assert latest.deployment_shape_version == f"{DEP_SHAPE}/versions/s6y1k9pb"
+            pinned = await p.get_training_shape_version(f"{POLICY_SHAPE}/versions/c4n8xq2k")
+            assert pinned.name.endswith("/c4n8xq2k")
             lora = await p.get_training_shape_version(LORA_SHAPE)
             assert lora.trainer_mode == "LORA_TRAINER"
             dsv = await p.get_deployment_shape_version(DEP_SHAPE)
-            assert dsv.name == f"{DEP_SHAPE}/versions/v2" and dsv.accelerator_count == 1
+            assert dsv.name == f"{DEP_SHAPE}/versions/s6y1k9pb" and dsv.accelerator_count == 1
             with pytest.raises(NotFound):
                 await p.get_training_shape_version("accounts/fireworks/trainingShapes/none")
 
@@ -1213,7 +1216,8 @@ def test_local_checkpoints_and_hot_load(local: Local) -> None:
             await p.create_deployment(
                 "serve",
                 DeploymentConfig(
-                    base_model=QWEN, deployment_shape=DEP_SHAPE, hot_load_trainer_job=trainer.name
+                    base_model=QWEN, deployment_shape=DEP_SHAPE, hot_load_trainer_job=trainer.name,
+                    for_training=True,
                 ),
             )
             local.advance(1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -70,3 +71,27 @@ def test_every_kind_schema_requires_the_header() -> None:
         schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
         assert schema["required"][:2] == ["apiVersion", "kind"]
         assert schema["additionalProperties"] is False
+
+
+def _undescribed(node: Any, where: str = "") -> list[str]:
+    """Properties without a description (what an editor shows on hover), anywhere in a schema."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in (node.get("properties") or {}).items():
+            if isinstance(value, dict) and not value.get("description"):
+                found.append(f"{where}.{key}")
+        for key, value in node.items():
+            found += _undescribed(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for value in node:
+            found += _undescribed(value, where)
+    return found
+
+
+@pytest.mark.parametrize("name", ["manifest", "stack", "trainer", "referencetrainer", "deployment", "syncbinding"])
+def test_every_manifest_field_carries_a_description(name: str) -> None:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    assert _undescribed(schema) == []
+    trainer = schema if name == "trainer" else None
+    if trainer is not None:  # taken from the model: the field's docstring
+        assert "LoRA adapter rank" in trainer["$defs"]["TrainerSpec"]["properties"]["loraRank"]["description"]

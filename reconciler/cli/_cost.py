@@ -13,23 +13,26 @@ from reconciler.cli._common import engine_options, files_option, listener, setup
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def prices_option(fn: F) -> F:
+    """``--prices FILE`` (plan, apply, cost, orphans: one price table for every figure)."""
+    return click.option("--prices", "prices_file", metavar="FILE", default=None,
+                        help="A JSON price table ({asOf, usdPerAcceleratorHour}) overriding the packaged one "
+                             "and the Stack's spec.prices.")(fn)
+
+
 def limit_options(fn: F) -> F:
     """``--prices FILE`` and ``--max-usd-per-hour N``."""
     fn = click.option("--max-usd-per-hour", "max_usd_per_hour", type=click.FloatRange(min=0, min_open=True),
                       default=None, metavar="USD",
                       help="Refuse a plan whose estimated cost at max replicas exceeds USD per hour "
                            "(overrides the Stack's spec.budget.maxUsdPerHour).")(fn)
-    fn = click.option("--prices", "prices_file", metavar="FILE", default=None,
-                      help="A JSON price table ({asOf, usdPerAcceleratorHour}) overriding the packaged one "
-                           "and the Stack's spec.prices.")(fn)
-    return fn
+    return prices_option(fn)
 
 
 @click.command()
 @files_option
 @engine_options
-@click.option("--prices", "prices_file", metavar="FILE", default=None,
-              help="A JSON price table ({asOf, usdPerAcceleratorHour}) overriding the packaged one.")
+@prices_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def cost(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
          verbose: int, prices_file: str | None, as_json: bool) -> None:

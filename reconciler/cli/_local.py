@@ -25,6 +25,8 @@ def local() -> None:
     multiple=True,
     help="An accepted API key (repeatable; default: the local default key).",
 )
+@click.option("--admin-key", "admin_keys", multiple=True,
+              help="A superuser key, needed for skipValidations (repeatable; default: fwctl-local-admin-key).")
 @click.option("--speed", default=1.0, show_default=True, type=float, help="Divide every emulated duration by this.")
 @click.option(
     "--catalog",
@@ -36,6 +38,8 @@ def local() -> None:
 @click.option("--rate-limit", type=float, default=None, help="Requests/s before answering 429 (default: none).")
 @click.option("--quota", "quotas", multiple=True, metavar="NAME=VALUE",
               help="Set an account quota, e.g. nvidia-h200-141gb=8 (repeatable; default: 16 GPUs per type).")
+@click.option("--deployments-stay-creating", is_flag=True, default=False,
+              help="Hot-load deployments report CREATING while they already serve (as some platform deployments do).")
 def local_serve(
     host: str,
     port: int,
@@ -46,6 +50,8 @@ def local_serve(
     catalog_path: str | None,
     rate_limit: float | None,
     quotas: tuple[str, ...] = (),
+    admin_keys: tuple[str, ...] = (),
+    deployments_stay_creating: bool = False,
 ) -> None:
     """Serve the local control plane over HTTP."""
     from reconciler.operations import local_config, serve_local
@@ -61,7 +67,8 @@ def local_serve(
             raise click.UsageError(f"--quota {item!r}: expected NAME=VALUE, e.g. nvidia-h200-141gb=8")
     try:
         config = local_config(db_path=db_path, account=account, api_keys=api_keys, speed=speed,
-                              catalog_path=catalog_path, rate_limit=rate_limit, quotas=tuple(parsed))
+                              catalog_path=catalog_path, rate_limit=rate_limit, quotas=tuple(parsed),
+                              admin_keys=admin_keys, deployments_stay_creating=deployments_stay_creating)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     from reconciler.render import plural
@@ -105,16 +112,17 @@ def local_snapshot(endpoint: str, api_key: str | None, account: str | None, job:
 @local.command("fault")
 @_local_options
 @click.argument("kind", required=False, type=click.Choice(
-    ["preempt", "fail", "errors", "latency", "capacity", "hotload-error", "delete-error"]))
+    ["preempt", "fail", "errors", "latency", "capacity", "hotload-error", "delete-error",
+     "idle", "early-stop", "cancelling", "requeue"]))
 @click.option("--clear", is_flag=True, help="Clear the standing faults (errors, latency, capacity).")
-@click.option("--trainer", default=None, help="preempt / delete-error: the trainer job id.")
+@click.option("--trainer", default=None, help="preempt / delete-error / idle / early-stop / cancelling / requeue: the trainer job id.")
 @click.option("--deployment", default=None, help="fail / hotload-error / delete-error: the deployment id.")
 @click.option("--message", default=None, help="preempt / fail / hotload-error: the message.")
 @click.option("--rate", type=float, default=None, help="errors: the fraction of requests answered with an error.")
 @click.option("--status", "statuses", type=int, multiple=True, help="errors: an HTTP status to inject (repeatable; 0 drops the connection); delete-error: the status its DELETE answers.")
 @click.option("--count", type=int, default=None, help="errors: stop after this many injected errors.")
 @click.option("--ms", type=float, default=None, help="latency: milliseconds added to every request.")
-@click.option("--pending-seconds", type=float, default=None, help="capacity: extra PENDING time for new trainers.")
+@click.option("--pending-seconds", type=float, default=None, help="capacity: extra PENDING time for new trainers; cancelling / requeue: how long the job stays in that state.")
 def local_fault(
     endpoint: str,
     api_key: str | None,

@@ -41,7 +41,8 @@ def validate(paths: tuple[str, ...], output_format: str | None, as_json: bool) -
     checks = check(paths)
     if fmt == "json":
         stacks = [
-            {"paths": list(c.paths), "valid": True, "stack": c.stack, "resources": list(c.resources)} if c.valid
+            {"paths": list(c.paths), "valid": True, "stack": c.stack, "resources": list(c.resources),
+             "warnings": [w.to_dict() for w in c.warnings]} if c.valid
             else {"paths": list(c.paths), "valid": False, "problems": [p.to_dict() for p in c.problems]}
             for c in checks
         ]
@@ -51,6 +52,8 @@ def validate(paths: tuple[str, ...], output_format: str | None, as_json: bool) -
             if c.valid:
                 noun = "resource" if len(c.resources) == 1 else "resources"
                 click.echo(f"✓ {len(c.resources)} {noun} valid in stack {c.stack}")
+                for warning in c.warnings:
+                    click.echo(f"Warning: {warning}", err=True)
                 continue
             for problem in c.problems:
                 click.echo(str(problem), err=True)

@@ -18,6 +18,7 @@ from reconciler.cli._common import (
     seconds,
     setup_logging,
 )
+from reconciler.cli._cost import prices_option
 from reconciler.cli._errors import EXIT_CHANGES, EXIT_ERROR
 
 
@@ -51,10 +52,11 @@ def import_(files: tuple[str, ...], endpoint: str | None, state_location: str | 
 @click.option("--grace", default="10m", show_default=True, metavar="DURATION",
               help="Do not count what was created less than this long ago (an apply may be about to record it).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when orphans are found (and not deleted), 0 when none.")
+@prices_option
 @format_options("text", "json")
 def orphans(files: tuple[str, ...], endpoint: str | None, state_location: str | None, lock_timeout: str,
             verbose: int, delete_them: bool, auto_approve: bool, grace: str, detailed_exitcode: bool,
-            output_format: str | None, as_json: bool) -> None:
+            prices_file: str | None, output_format: str | None, as_json: bool) -> None:
     """List trainers and deployments fwctl created for this stack that no state references.
 
     Not counted: what the state holds or is creating, what was created within --grace, and what was
@@ -70,13 +72,13 @@ def orphans(files: tuple[str, ...], endpoint: str | None, state_location: str | 
     setup_logging(verbose)
     session = operations.open_session(files, endpoint, state_location)
     if not delete_them:
-        survey = operations.list_orphans(session, grace_s=grace_s, listener=listener())
+        survey = operations.list_orphans(session, grace_s=grace_s, listener=listener(), prices_file=prices_file)
         _print_orphans(survey, session.stack, fmt)
         if survey.orphans and detailed_exitcode:
             sys.exit(EXIT_CHANGES)
         return
     with operations.locked_orphans(session, grace_s=grace_s, lock_timeout_s=seconds(lock_timeout),
-                                   listener=listener()) as survey:
+                                   listener=listener(), prices_file=prices_file) as survey:
         _print_orphans(survey, session.stack, fmt)
         if survey.orphans:
             confirm(auto_approve, f"deletion of {plural(len(survey.orphans), 'orphan')}")
@@ -118,7 +120,7 @@ def _print_orphans(survey: Any, stack: str, fmt: str) -> None:
             click.echo(f"{o.kind:11} {o.remote_id:44} {o.state:20} {o.age_hours:7.1f}h {o.accelerators:24} "
                        f"{o.hourly_usd:7.2f} {o.spent_usd:9.2f}")
         total = sum(o.hourly_usd for o in found)
-        click.echo(f"\n{plural(len(found), 'orphan')} burning about ${total:.2f}/h (estimated on-demand prices).")
+        click.echo(f"\n{plural(len(found), 'orphan')} burning about ${total:.2f}/h ({survey.prices_label}).")
     for note in notes:
         click.echo(note)
 

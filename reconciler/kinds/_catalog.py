@@ -9,6 +9,7 @@ is an error. The rules are the platform's create checks (``reconciler/local`` mo
 from __future__ import annotations
 
 from reconciler.kinds.base import PlanContext, Reads
+from reconciler.model.deployment_rules import is_default_shape
 from reconciler.model.plan import Action
 from reconciler.model.remote import DeploymentConfig, TrainerConfig
 
@@ -17,7 +18,7 @@ from reconciler.model.remote import DeploymentConfig, TrainerConfig
 #: is the unset value, not a region). The platform exposes no per-shape or per-account region list
 #: (the docs' "Regions" page lists hardware per region by hand), so this is the static truth a plan
 #: checks; a region the account's quota does not cover is left for apply to report. The local plane
-#: (``reconciler/local/catalog.json``) accepts a subset of these names and refuses the others the same way.
+#: (``reconciler/local/catalog.json``) accepts exactly these names and refuses any other the same way.
 REGIONS = frozenset({
     "US_IOWA_1", "US_VIRGINIA_1", "US_VIRGINIA_2", "US_ILLINOIS_1", "AP_TOKYO_1", "EU_LONDON_1", "US_ARIZONA_1",
     "US_TEXAS_1", "US_ILLINOIS_2", "EU_FRANKFURT_1", "US_TEXAS_2", "EU_PARIS_1", "EU_HELSINKI_1", "US_NEVADA_1",
@@ -42,7 +43,7 @@ def read_catalog(reads: Reads, base_model: str | None, training_shape: str | Non
         reads.models.add(base_model)
     if training_shape:
         reads.training_shapes.add(training_shape)
-    if deployment_shape:
+    if deployment_shape and not is_default_shape(deployment_shape):  # default: the platform picks at create
         reads.deployment_shapes.add(deployment_shape)
 
 
@@ -127,13 +128,29 @@ def check_reference_shape(ctx: PlanContext, address: str, config: TrainerConfig,
     return shape is not None
 
 
+def training_pinned(ctx: PlanContext, deployment_shape: str | None) -> bool:
+    """Is this deployment shape (parent or version) one a training shape read by this plan pins? The
+    platform then needs ``forTraining: true`` (cookbook rl-hotload: "required for deployment shape
+    versions pinned by training shapes")."""
+    if not deployment_shape:
+        return False
+    serving = ctx.observed.deployment_shapes.get(deployment_shape)
+    if serving is not None and serving.pinned_by:  # the platform says so (a training shape version pins it)
+        return True
+    for version in ctx.observed.training_shapes.values():
+        pinned = version.deployment_shape_version or ""
+        if pinned and deployment_shape in (pinned, pinned.split("/versions/")[0]):
+            return True
+    return False
+
+
 def check_deployment(ctx: PlanContext, address: str, config: DeploymentConfig) -> None:
     """A deployment: its region, its base model, and its deployment shape (exists, serves that model)."""
     check_region(ctx, address, config.region)
     if _missing(ctx, address, "spec.baseModel", "base model", config.base_model):
         return
     name = config.deployment_shape
-    if not name or _missing(ctx, address, "spec.deploymentShape", "deployment shape", name):
+    if not name or is_default_shape(name) or _missing(ctx, address, "spec.deploymentShape", "deployment shape", name):
         return
     shape = ctx.observed.deployment_shapes.get(name)
     if shape is not None and shape.base_model and shape.base_model != config.base_model:

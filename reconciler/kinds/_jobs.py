@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.diff import FieldRule, FieldTable
+from reconciler.kinds._job_states import final_failure, final_reason, settled, settling_reason
 from reconciler.kinds._replace import (
     plan_deposed_removal,
     plan_interrupted,
@@ -232,6 +233,9 @@ class JobKind(Kind):
         unverified = unverified_reason(TRAINER_FIELDS.unverified(after, before, ignore=ignore))
         adopting = prior is None or prior.remote_id != job_id
         forced = address in ctx.replace
+        if job.final and explicit:
+            ctx.error(address, "spec.jobId", f"{final_reason(job)}: remove spec.jobId to let fwctl replace it")
+            return
         if (diffs or forced) and explicit:
             for d in diffs:
                 ctx.error(address, f"spec.{d.path}",
@@ -241,16 +245,22 @@ class JobKind(Kind):
                 ctx.error(address, "spec.jobId", f"names the adopted trainer job {job_id}, which --replace would "
                           "delete; remove spec.jobId to let fwctl replace it")
             return
-        if diffs or forced:
+        if diffs or forced or job.final:
             new_id = self.replacement_id(name_of(address), job_id, ctx)
             ctx.ids[address] = new_id
+            reasons = ("trainer jobs cannot be edited in place",) if diffs else ("forced by --replace",) if forced \
+                else ()
             plan_replace(kind, ctx, address, settings, new_id=new_id, old_id=job_id, before=before, after=after,
-                         diffs=diffs, reasons=("trainer jobs cannot be edited in place",) if diffs
-                         else ("forced by --replace",))
+                         diffs=diffs, reasons=(*reasons, *((final_reason(job),) if job.final else ())))
             return
         if adopting:
             ctx.add(address, kind, Action.REATTACH, settings, remote_id=job_id, before=before, after=after,
                     reasons=(f"adopting existing trainer job {job_id} ({job.state})", *unverified))
+            return
+        if job.settling:
+            action = Action.RESUME if job.state == "JOB_STATE_CANCELLING" else Action.NOOP
+            ctx.add(address, kind, action, settings, remote_id=job_id, before=before, after=after,
+                    reasons=(settling_reason(job), *unverified))
             return
         if job.resumable:
             why = f": {job.status_message}" if job.status_message else ""
@@ -336,7 +346,9 @@ class JobKind(Kind):
             ctx.event("created", job_id)
         elif action is Action.RESUME:
             ctx.mark_created()
-            await provider.resume_trainer_job(job_id)
+            settled_job = await settled(ctx, job_id)  # a CANCELLING job: once it is CANCELLED
+            if settled_job is not None and settled_job.resumable:  # else RUNNING by itself, or gone
+                await provider.resume_trainer_job(job_id)
         elif action is Action.REATTACH:
             ctx.mark_created()
             job = await provider.get_trainer_job(job_id)
@@ -386,9 +398,10 @@ class JobKind(Kind):
         if job.state == JOB_PAUSED:
             return ResourceHealth(address, kind, Health.SUSPENDED, f"trainer job {job_id} is {short}{message}",
                                   job_id)
-        if job.resumable:
+        if job.resumable or job.final:
+            fix = "replaces" if job.final else "resumes"
             return ResourceHealth(address, kind, Health.DEGRADED,
-                                  f"trainer job {job_id} is {short}{message} (fwctl apply resumes it)", job_id)
+                                  f"trainer job {job_id} is {short}{message} (fwctl apply {fix} it)", job_id)
         return ResourceHealth(address, kind, Health.PROGRESSING, f"trainer job {job_id} is {short}{message}", job_id)
 
     # --- import and orphans -----------------------------------------------------------------
@@ -455,6 +468,8 @@ async def wait_job_ready(ctx: ApplyContext, job_id: str, config: TrainerConfig) 
         if job is None or job.gone:
             raise ChangeFailed(f"trainer job {job_id} disappeared ({job.state if job else 'not found'})")
         latest["job"] = job
+        if job.final:
+            raise final_failure(job)
         if job.state != last_state:
             last_state = job.state
             ctx.event(job.state.removeprefix("JOB_STATE_"))
@@ -469,8 +484,8 @@ async def wait_job_ready(ctx: ApplyContext, job_id: str, config: TrainerConfig) 
         return job.running and await ctx.provider.trainer_healthy(job_id)
 
     await ctx.poll.until(check, timeout=ctx.timeout(), what=f"trainer job {job_id} to be RUNNING")
-    if ctx.health_probe is not None:
-        await ctx.health_probe(job_id, config)
+    if ctx.health_probe is not None and (ran := await ctx.health_probe(job_id, config)):
+        ctx.event("healthy", ran)  # which probe ran (``reconciler.health``)
     return latest["job"]
 
 

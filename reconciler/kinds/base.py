@@ -37,6 +37,7 @@ from reconciler.model.state import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.model.prices import PriceTable
     from reconciler.provider.base import Provider
 
 
@@ -273,7 +274,7 @@ class Poll:
             delay = min(delay * self.factor, self.cap)
 
 
-HealthProbe = Callable[[str, TrainerConfig], Awaitable[None]]
+HealthProbe = Callable[[str, TrainerConfig], Awaitable[str | None]]  # -> which probe ran, when it says
 
 
 @dataclass
@@ -441,9 +442,10 @@ class Kind:
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
                 deployments: list[DeploymentInfo], now: datetime,
-                names: frozenset[str] | None = None) -> list[Orphan]:
+                names: frozenset[str] | None = None, prices: PriceTable | None = None) -> list[Orphan]:
         """This stack's marked resources that no state references (``referenced``). ``names``: the
-        names the stack declares or records, when a mark is only an id pattern (None: any name)."""
+        names the stack declares or records, when a mark is only an id pattern (None: any name).
+        ``prices``: the table to price them with (None: the packaged one)."""
         return []
 
     async def delete_orphan(self, provider: Provider, remote_id: str, poll: Poll) -> None:

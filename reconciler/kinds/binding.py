@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from reconciler.kinds._deployment_ready import idle_at_zero, serves_while_creating, serving, wake
+from reconciler.kinds._snapshot_pins import pin_problem, resolve_pin
 from reconciler.kinds.base import (
     ApplyContext,
     ChangeFailed,
@@ -60,7 +62,8 @@ class SyncBindingKind(Kind):
         dep_res = known.resources.get(f"Deployment/{res.spec.deployment}")
         dep_id = known.remote_id(f"Deployment/{res.spec.deployment}")
         dep = observed.deployments.get(dep_id) if dep_id else None
-        if isinstance(dep_res, Deployment) and dep_id and dep is not None and dep.ready and dep.replica_count > 0:
+        # replicas serve: READY, or CREATING with serving replicas (a hot-load deployment that stays CREATING)
+        if isinstance(dep_res, Deployment) and dep_id and dep is not None and not dep.bad and dep.replica_count > 0:
             reads.hot_load[dep_id] = dep_res.spec.base_model
 
     # --- planning ---------------------------------------------------------------------------
@@ -117,8 +120,10 @@ class SyncBindingKind(Kind):
         if prior is not None:
             before = {"scope": spec.scope, "trainer": observed_trainer, "deployment": dep_id,
                       "transition": observed_transition, "snapshot": served}
+        pinned_identity = spec.snapshot  # a step name resolves to the newest snapshot of that name
         if spec.snapshot:
-            self.check_snapshot(res, job_id, trainer_change, ctx)
+            pinned_identity = self.check_snapshot(res, job_id, trainer_change, ctx) or spec.snapshot
+            after["snapshot"] = pinned_identity
 
         if prior is None:
             ctx.add(address, kind, Action.CREATE, settings, remote_id=dep_id, after=after,
@@ -159,26 +164,32 @@ class SyncBindingKind(Kind):
             ctx.add(address, kind, Action.REATTACH if reattach else Action.UPDATE, settings, remote_id=dep_id,
                     before=before, after=after, diffs=tuple(diffs), reasons=tuple(reasons))
             return
-        if spec.snapshot and served != spec.snapshot:
+        if pinned_identity and served != pinned_identity and dep is not None and idle_at_zero(dep):
+            ctx.add(address, kind, Action.NOOP, settings, remote_id=dep_id, before=before, after=after,
+                    reasons=(f"{dep_addr} is scaled to zero while idle (min 0): pinned {pinned_identity} is loaded "
+                             "again once it serves (the next apply after it wakes)",))
+            return
+        if pinned_identity and served != pinned_identity:
             ctx.add(address, kind, Action.HOTLOAD, settings, remote_id=dep_id, before=before, after=after,
-                    diffs=(FieldDiff(path="snapshot", before=served, after=spec.snapshot),),
-                    reasons=(f"hotload {served or 'nothing'} -> {spec.snapshot}",))
+                    diffs=(FieldDiff(path="snapshot", before=served, after=pinned_identity),),
+                    reasons=(f"hotload {served or 'nothing'} -> {pinned_identity}",))
             return
         ctx.add(address, kind, Action.NOOP, settings, remote_id=dep_id, before=before, after=after)
 
     @staticmethod
-    def check_snapshot(res: SyncBinding, job_id: str, trainer_change: Change | None, ctx: PlanContext) -> None:
+    def check_snapshot(res: SyncBinding, job_id: str, trainer_change: Change | None,
+                       ctx: PlanContext) -> str | None:
+        """The identity the pin names (``_snapshot_pins``); None, with a located error, when it cannot be served."""
         if trainer_change is not None and trainer_change.action in FRESH:
             ctx.error(res.address, "spec.snapshot",
                       f"snapshot {res.spec.snapshot!r} cannot be served yet: Trainer/{res.spec.trainer} is "
                       f"being {'created' if trainer_change.action is Action.CREATE else 'replaced'}, so its "
                       "job has no snapshots; apply without the pin first")
-            return
-        snapshots = [c.snapshot for c in ctx.observed.checkpoints.get(job_id, ())]
-        if res.spec.snapshot not in snapshots:
-            newest = ", ".join(reversed(snapshots[-5:])) or "none"
-            ctx.error(res.address, "spec.snapshot",
-                      f"trainer job {job_id} has no sampler snapshot {res.spec.snapshot!r} (newest: {newest})")
+            return None
+        identity, problem = pin_problem(str(res.spec.snapshot), job_id, ctx.observed.checkpoints.get(job_id, ()))
+        if problem:
+            ctx.error(res.address, "spec.snapshot", problem)
+        return identity
 
     def plan_removal(self, address: str, prior: ResourceState, ctx: PlanContext) -> None:
         kind = self.name
@@ -327,24 +338,29 @@ class SyncBindingKind(Kind):
             attached = f"deployment {dep_id} attached to {job.job_id}"
         if waiting is not None:
             return waiting
-        if not dep.ready:
+        if not dep.ready and not serves_while_creating(dep):
             return ResourceHealth(address, kind, Health.PROGRESSING, f"{attached}; deployment is {dep.state}", dep_id)
+        if idle_at_zero(dep):
+            return ResourceHealth(address, kind, Health.HEALTHY, f"{attached}; scaled to zero while idle (min 0)",
+                                  dep_id)
         status = observed.hot_load.get(dep_id) if dep_id else None
         served = status.current_snapshot if status is not None else None
-        if spec.snapshot and served != spec.snapshot:
+        chosen = resolve_pin(spec.snapshot, observed.checkpoints.get(job.job_id, ())) if spec.snapshot else None
+        pinned = chosen.snapshot if chosen is not None else spec.snapshot
+        if pinned and served != pinned:
             replica = status.replicas[0] if status is not None and status.replicas else None
-            if replica is not None and replica.target_snapshot == spec.snapshot:
+            if replica is not None and replica.target_snapshot == pinned:
                 if replica.stage == "error":
                     return ResourceHealth(address, kind, Health.DEGRADED,
-                                          f"hot load of pinned {spec.snapshot} failed: {replica.message}", dep_id)
+                                          f"hot load of pinned {pinned} failed: {replica.message}", dep_id)
                 if replica.stage == "loading":
                     return ResourceHealth(address, kind, Health.PROGRESSING,
-                                          f"{attached}; hot-loading pinned {spec.snapshot}", dep_id)
+                                          f"{attached}; hot-loading pinned {pinned}", dep_id)
             return ResourceHealth(address, kind, Health.DEGRADED,
-                                  f"{attached}; serves {served or 'no snapshot'}, pinned {spec.snapshot}", dep_id)
+                                  f"{attached}; serves {served or 'no snapshot'}, pinned {pinned}", dep_id)
         serving = f"; serves snapshot {served}" if served else "; no snapshot loaded yet"
-        pinned = " (pinned)" if spec.snapshot else ""
-        return ResourceHealth(address, kind, Health.HEALTHY, f"{attached}{serving}{pinned}", dep_id)
+        note = " (pinned)" if spec.snapshot else ""
+        return ResourceHealth(address, kind, Health.HEALTHY, f"{attached}{serving}{note}", dep_id)
 
 
 async def note_on_deployment(ctx: ApplyContext, dep_address: str, job_name: str | None,
@@ -367,7 +383,7 @@ async def wait_attached(ctx: ApplyContext, dep_id: str, job_name: str, transitio
             raise ChangeFailed(f"deployment {dep_id} disappeared")
         if dep.bad:
             raise ChangeFailed(f"deployment {dep_id} is {dep.state}")
-        return (dep.ready and dep.config.hot_load_trainer_job == job_name
+        return ((await serving(ctx.provider, dep))[0] and dep.config.hot_load_trainer_job == job_name
                 and (not transition or (dep.config.hot_load_transition or "ASYNC") == transition))
 
     await ctx.poll.until(check, timeout=ctx.timeout(), what=f"deployment {dep_id} to be READY attached to {job_name}")
@@ -377,7 +393,15 @@ async def hot_load(ctx: ApplyContext, dep_id: str, base_model: str, snapshot: st
     provider = ctx.provider
 
     async def replicas_up() -> bool:
-        return bool((await provider.hot_load_status(dep_id, base_model)).replicas)
+        if (await provider.hot_load_status(dep_id, base_model)).replicas:
+            return True
+        dep = await provider.get_deployment(dep_id)
+        if dep is not None and idle_at_zero(dep) and not woken:
+            woken.append(dep_id)
+            await wake(ctx, dep_id)  # a min: 0 deployment scaled to zero: the request starts a scale-up
+        return False
+
+    woken: list[str] = []
 
     await ctx.poll.until(replicas_up, timeout=ctx.timeout(), what=f"deployment {dep_id} to report serving replicas")
     ctx.event("hot-loading", snapshot)
@@ -391,6 +415,6 @@ async def hot_load(ctx: ApplyContext, dep_id: str, base_model: str, snapshot: st
         if replica.stage == "error" and replica.target_snapshot == snapshot:
             raise ChangeFailed(f"hot load of {snapshot} into {dep_id} failed: "
                                f"{replica.message or 'the platform reported an error'}")
-        return replica.readiness and replica.current_snapshot == snapshot
+        return replica.serves(snapshot)  # its current snapshot, or (LoRA) among its loaded adapters
 
     await ctx.poll.until(loaded, timeout=ctx.timeout(), what=f"deployment {dep_id} to serve snapshot {snapshot}")

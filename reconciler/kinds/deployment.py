@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.diff import FieldRule, FieldTable
-from reconciler.kinds._catalog import check_deployment, read_catalog, sends
+from reconciler.kinds._catalog import check_deployment, read_catalog, sends, training_pinned
+from reconciler.kinds._deployment_ready import idle_at_zero, serves_while_creating, wait_ready
 from reconciler.kinds._gpus import deployment_gpus
 from reconciler.kinds._job_orphans import age_hours
 from reconciler.kinds._jobs import (
@@ -26,7 +27,6 @@ from reconciler.kinds._jobs import (
 from reconciler.kinds._retained import PARKED, forget_deployment, kept
 from reconciler.kinds.base import (
     ApplyContext,
-    ChangeFailed,
     ImportRefused,
     Kind,
     Known,
@@ -59,6 +59,7 @@ from reconciler.model.state import ResourceState, ResourceStatus
 from reconciler.model.variables import remote_name
 
 if TYPE_CHECKING:
+    from reconciler.model.prices import PriceTable
     from reconciler.provider.base import Provider
 
 # Not compared: the attachment (the binding owns it, with the transition type when bound),
@@ -183,6 +184,8 @@ class DeploymentKind(Kind):
             accelerator_type=spec.accelerator.type if spec.accelerator else None,
             accelerator_count=spec.accelerator.count if spec.accelerator else None,
             accept_shapeless_risk=spec.accept_shapeless_risk,
+            # as the SDK's managed path: a trainer-fed deployment is training infrastructure (issue 13)
+            for_training=binding is not None or training_pinned(ctx, spec.deployment_shape),
             min_replicas=spec.replicas.min,
             max_replicas=spec.replicas.max,
             region=spec.region or ctx.stack_region,
@@ -209,7 +212,7 @@ class DeploymentKind(Kind):
         if dep is None or dep.gone:
             reasons: tuple[str, ...] = ()
             if prior is not None and prior.remote_id:
-                reasons = (f"deployment {dep_id} was deleted out of band; it is created again",)
+                reasons = (vanished(prior, dep_id),)
             ctx.add(address, kind, Action.CREATE, settings, remote_id=dep_id, after=after, reasons=reasons)
             return
         before = observed_deployment_view(dep, prior, bound=bound)
@@ -408,6 +411,12 @@ class DeploymentKind(Kind):
                     f"(min {dep.config.min_replicas}, max {dep.config.max_replicas})")
         if dep.config.max_replicas == 0:
             return ResourceHealth(address, kind, Health.SUSPENDED, f"scaled to zero ({dep.state}, no replicas)", dep_id)
+        if idle_at_zero(dep):
+            return ResourceHealth(address, kind, Health.HEALTHY, f"READY, scaled to zero while idle (min 0; the next "
+                                  f"request wakes it); {replicas}", dep_id)
+        if serves_while_creating(dep):
+            return ResourceHealth(address, kind, Health.HEALTHY, f"CREATING but serving (hot load; the platform "
+                                  f"leaves it CREATING); {replicas}", dep_id)
         if not dep.ready:
             return ResourceHealth(address, kind, Health.PROGRESSING, f"{dep.state}{message}; {replicas}", dep_id)
         if dep.replica_count < dep.config.min_replicas:
@@ -437,7 +446,7 @@ class DeploymentKind(Kind):
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
                 deployments: list[DeploymentInfo], now: datetime,
-                names: frozenset[str] | None = None) -> list[Orphan]:
+                names: frozenset[str] | None = None, prices: PriceTable | None = None) -> list[Orphan]:
         """This stack's deployments (``fwctl.dev/stack``) no state references; retained ones flagged."""
         from reconciler.model.prices import hourly
 
@@ -445,7 +454,7 @@ class DeploymentKind(Kind):
         for dep in deployments:
             if dep.gone or dep.deployment_id in referenced or deployment_owner(dep) != stack:
                 continue
-            label, rate = hourly(dep.config.accelerator_type, dep.config.accelerator_count, dep.replica_count)
+            label, rate = hourly(dep.config.accelerator_type, dep.config.accelerator_count, dep.replica_count, prices)
             found.append(Orphan("deployment", dep.deployment_id, dep.name, dep.state,
                                 age_hours(dep.create_time, now), label, rate, created=dep.create_time,
                                 retained=retained(dep)))
@@ -456,29 +465,13 @@ class DeploymentKind(Kind):
         await deployment_gone(provider, poll, remote_id, self.default_timeout)
 
 
-async def wait_ready(ctx: ApplyContext, dep_id: str, attached_to: str | None = None) -> DeploymentInfo:
-    """READY (and, when ``attached_to`` is given, showing that trainer attachment)."""
-    latest: dict[str, DeploymentInfo] = {}
-    last_state = ""
-
-    async def check() -> bool:
-        nonlocal last_state
-        dep = await ctx.provider.get_deployment(dep_id)
-        if dep is None:
-            raise ChangeFailed(f"deployment {dep_id} disappeared")
-        if dep.bad:
-            why = f": {dep.status_message}" if dep.status_message else ""
-            raise ChangeFailed(f"deployment {dep_id} is {dep.state}{why}")
-        if dep.state != last_state:
-            last_state = dep.state
-            ctx.event(dep.state)
-        latest["dep"] = dep
-        if not dep.ready:
-            return False
-        return attached_to is None or dep.config.hot_load_trainer_job == attached_to
-
-    await ctx.poll.until(check, timeout=ctx.timeout(), what=f"deployment {dep_id} to be READY")
-    return latest["dep"]
+def vanished(prior: ResourceState, dep_id: str) -> str:
+    """Why a deployment in state is gone: a ``min: 0`` one (parked or idle) was most likely deleted by the
+    platform, which deletes those after 7 days without traffic; any other was deleted out of band."""
+    if prior.status == ResourceStatus.PARKED or (prior.applied or {}).get("replicas.min") == 0:
+        return (f"deployment {dep_id} is gone: the platform deletes min: 0 deployments (parked or scaled to zero) "
+                "after 7 days without traffic; it is created again")
+    return f"deployment {dep_id} was deleted out of band; it is created again"
 
 
 async def wait_gone(ctx: ApplyContext, dep_id: str) -> None:

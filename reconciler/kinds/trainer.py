@@ -17,6 +17,7 @@ from reconciler.model.remote import DeploymentInfo, Observed, TrainerConfig, Tra
 from reconciler.model.resources import SyncBinding, Trainer
 
 if TYPE_CHECKING:
+    from reconciler.model.prices import PriceTable
     from reconciler.provider.base import Provider
 
 
@@ -79,9 +80,9 @@ class TrainerKind(JobKind):
 
     def orphans(self, stack: str, referenced: set[str], trainers: list[TrainerJob],
                 deployments: list[DeploymentInfo], now: datetime,
-                names: frozenset[str] | None = None) -> list[Orphan]:
+                names: frozenset[str] | None = None, prices: PriceTable | None = None) -> list[Orphan]:
         # Every trainer job fwctl created, policies and separate references alike.
-        return job_orphans(stack, referenced, trainers, now, names)
+        return job_orphans(stack, referenced, trainers, now, names, prices)
 
     async def delete_orphan(self, provider: Provider, remote_id: str, poll: Poll) -> None:
         await provider.delete_trainer_job(remote_id)

@@ -16,17 +16,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.local import _jwt
+from reconciler.local import _trainer_states as states
+from reconciler.local._bootstrap import add_routes as add_bootstrap_routes
 from reconciler.local._catalog import load_catalog
 from reconciler.local._config import LocalConfig
 from reconciler.local._deployments import Deployments
 from reconciler.local._errors import ApiError, invalid, not_found
 from reconciler.local._faults import DeleteError, ErrorBurst, Faults, RateLimiter, Stats
 from reconciler.local._hotload import HotLoad
+from reconciler.local._inference import add_routes as add_inference_routes
 from reconciler.local._models import Models
 from reconciler.local._plane import Plane
 from reconciler.local._shapes import Shapes
 from reconciler.local._store import Store
 from reconciler.local._trainers import Trainers
+from reconciler.local._training import Training
+from reconciler.local._training_routes import training_gateway
 from reconciler.local._validate import check_object
 
 JWT_TTL_S = 3600
@@ -78,7 +83,8 @@ class _App:
 
         self.plane.quotas = Quotas(self.plane, dict(config.quotas))
         self.models = Models(self.plane.catalog)
-        self.keys = frozenset(config.api_keys)
+        self.admin_keys = frozenset(config.admin_keys)
+        self.keys = frozenset(config.api_keys) | self.admin_keys
         self.jwt_secret = store.meta("jwt_secret", secrets.token_hex(32))
         self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
 
@@ -93,6 +99,10 @@ class _App:
         if auth[:7].lower() == "bearer ":
             found.append(auth[7:].strip())
         return found
+
+    def elevated(self, request: Request) -> bool:
+        """Did the caller present a superuser (admin) key?"""
+        return any(k in self.admin_keys for k in self._presented(request))
 
     def _authenticate(self, request: Request, kind: str) -> None:
         presented = self._presented(request)
@@ -168,6 +178,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     """The local Fireworks control plane as an ASGI app (uvicorn or ``httpx.ASGITransport``)."""
     app = _App(config, clock)
     plane, trainers, deployments, hotload, shapes = app.plane, app.trainers, app.deployments, app.hotload, app.shapes
+    training = Training(plane, trainers.create_snapshot)
     routes: list[Route] = []
 
     def add(path: str, methods: list[str], kind: str, handler: Handler) -> None:
@@ -199,6 +210,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     add("/v1/accounts/{account}/quotas/{quota}", ["GET"], "api", quota)
     add("/_local/v1/quotas/{quota}", ["PUT"], "admin", set_quota)
     add("/v1/accounts/{account}", ["GET"], "api", account)
+    add_bootstrap_routes(add, app, _json_body)  # models/checkpoints/:scale/:undelete: before the {dep} route
 
     def injected_delete_error(account: str, collection: str, resource: str) -> None:
         """A delete-error fault armed for this resource: its DELETE fails and changes nothing."""
@@ -211,7 +223,8 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
     async def trainer_collection(request: Request) -> Any:
         account = request.path_params["account"]
         if request.method == "POST":
-            return trainers.create_trainer(account, request.query_params, await _json_body(request))
+            return trainers.create_trainer(account, request.query_params, await _json_body(request),
+                                           elevated=app.elevated(request))
         return trainers.list_trainers(account, request.query_params)
 
     async def trainer(request: Request) -> Any:
@@ -304,6 +317,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         return hotload.status(dep, model)
 
     add("/hot_load/v1/models/hot_load", ["GET", "POST"], "hotload", hot_load)
+    add_inference_routes(add, app, _json_body)  # /inference/v1/completions, admin /_local/v1/inference
 
     # -- the trainer gateway (Tinker protocol subset) -------------------------------------------
     async def gateway(request: Request) -> Any:
@@ -319,6 +333,8 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         if state != "JOB_STATE_RUNNING":
             raise ApiError(503, f"trainer {job} is {state}", headers={"Retry-After": "1"})
         trainers.touch(account, job)
+        if (switched := states.gateway_switch(app.faults, rest)) is not None:
+            return switched
         if rest == "client/config" and request.method == "POST":
             return {"pjwt_auth_enabled": True, "credential_default_source": "api_key"}
         if rest == "client/dynamic_config" and request.method == "POST":
@@ -344,6 +360,9 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             return {"supported_models": [model]}
         if rest.startswith("training_runs/") and rest.endswith("/checkpoints") and request.method == "GET":
             return trainers.tinker_checkpoints(account, job)
+        answer = await training_gateway(training, request, account, job, doc, rest)
+        if answer is not None:
+            return answer
         raise not_found(f"{request.method} /api/v1/{rest} is not emulated by the local control plane")
 
     add(
@@ -370,6 +389,8 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
         body = check_object(raw, FAULT_BODY, "fault")
         kind = body.get("kind", "")
         account = body.get("account", config.account)
+        if kind in states.TRAINER_FAULTS:
+            return states.trainer_fault(trainers, kind, account, body)
         if kind == "preempt":
             job = body.get("trainer") or ""
             if not job:
@@ -434,7 +455,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             app.faults.capacity_pending_s = seconds
         else:
             raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency, capacity, "
-                          "hotload-error or delete-error")
+                          "hotload-error, delete-error, idle, early-stop, cancelling or requeue")
         return {"applied": kind, "faults": app.faults.describe()}
 
     async def stats(request: Request) -> Any:
@@ -463,6 +484,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
 
     add("/_local/v1/accounts/{account}/rlorTrainerJobs/{job}/snapshots", ["POST"], "admin", snapshots)
     add("/_local/v1/faults", ["GET", "POST", "DELETE"], "admin", faults)
+    states.add_routes(add, app.faults)
     add("/_local/v1/stats", ["GET"], "admin", stats)
     # the whole local record of a resource (what the public answers leave out): for tests and debugging
     add("/_local/v1/accounts/{account}/rlorTrainerJobs/{job}", ["GET"], "admin", inspect_trainer)

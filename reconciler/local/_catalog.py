@@ -3,14 +3,17 @@
 The packaged ``catalog.json`` is the default; ``fwctl local serve --catalog FILE`` replaces it with
 another JSON file of the same layout:
 
-- ``regions``: the accepted regions; the first is the default.
 - ``accelerators``: the accepted accelerator types. Their prices (reported by ``/_local/v1/catalog``)
   come from fwctl's one price table (``reconciler/model/prices.json``), never from here.
-- ``models``: ``name``, ``displayName`` and ``maxContextLength`` of each base model.
+- ``regions``: the platform's 36 region names (the SDK's region enum); the first is the default.
+- ``models``: ``name``, ``displayName``, ``maxContextLength`` and ``baseModelDetails`` (``modelType``,
+  ``parameterCount``, ``moe``, ``supportsFireattention``, ...) of each base model.
 - ``trainingShapes`` / ``deploymentShapes``: ``name``, ``displayName``, ``baseModel`` (training
   shapes also ``trainerMode``) and ``versions``, listed oldest first; the last one with
   ``"validated": true`` is the latest validated. A version's other fields (accelerators, node
-  count, context length, precision, ...) are its snapshot.
+  count, context length, precision, serving ``engine``, ...) are its snapshot. Names and version ids
+  are the platform's (docs "Training Shapes": ``qwen3-8b-128k`` version ``vnuk8fdq`` on 4 x B200 links
+  ``rft-qwen3-8b/versions/gyiqbrd6``); version ids are opaque 8-character strings, never ``v1``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Shape:
     base_model: str
     trainer_mode: str  # "" for deployment shapes
     versions: tuple[ShapeVersion, ...]
+    #: account access (issue 13): ``enabledForAccount`` / ``enabledAccounts`` (see ``_platform_rules``)
+    access: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def latest_validated(self) -> ShapeVersion | None:
         validated = [v for v in self.versions if v.validated]
@@ -93,6 +98,7 @@ def _shapes(raw: list[dict[str, Any]], *, training: bool) -> dict[str, Shape]:
             base_model=str(item["baseModel"]),
             trainer_mode=str(item.get("trainerMode", "POLICY_TRAINER")) if training else "",
             versions=versions,
+            access={k: item[k] for k in ("enabledForAccount", "enabledAccounts") if k in item},
         )
     return out
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.local import _autoscale as autoscale
 from reconciler.local import _lifecycle as life
+from reconciler.local import _platform_rules as rules
+from reconciler.local import _relaxed_rules as relaxed
 from reconciler.local._errors import conflict, invalid, precondition
 from reconciler.local._plane import BUCKET_ROOT, TRAINER_NAME_RE, Resource
 from reconciler.local._shapes import shape_for_create
@@ -47,6 +50,7 @@ MUTABLE_PATHS = {
     "description": "description",
     "annotations": "annotations",
     "display_name": "displayName",
+    "autoscaling_policy": "autoscalingPolicy",  # firectl update deployment --scale-to-zero-window ...
 }
 IMMUTABLE_PATHS = {
     "name": "name",
@@ -70,7 +74,7 @@ class Deployments(Resource):
     """``deployments``: the hot-load wiring to trainers (bucket, ``hotLoadTrainerJob``) is checked here."""
 
     def render_deployment(self, doc: Doc, state: str) -> dict[str, Any]:
-        return life.render_deployment(doc, state, self.clock())
+        return life.render_deployment(doc, state, self.clock(), self.speed)
 
     def _live_trainer(self, account: str, name: str, where: str) -> Doc:
         match = TRAINER_NAME_RE.match(name)
@@ -100,7 +104,7 @@ class Deployments(Resource):
         if not dep:
             raise invalid("deploymentId query parameter is required")
         check_id(dep, "deploymentId")
-        body = check_object(raw, DEPLOYMENT_BODY, "deployment")
+        body = relaxed.deployment_body(raw, DEPLOYMENT_BODY)  # real fields it does not model: accepted
         placement = check_object(body.get("placement", {}), PLACEMENT, "deployment.placement")
         shapeless = query_bool(query, "acceptShapelessRisk")
         skip_shape = query_bool(query, "skipShapeValidation")
@@ -118,7 +122,10 @@ class Deployments(Resource):
         if region:
             check_enum(region, self.catalog.regions, "deployment.placement.region")
         shape_ref = body.get("deploymentShape", "")
+        if shape_ref == relaxed.DEFAULT_SHAPE:  # documented: the platform picks the base model's shape
+            shape_ref = relaxed.resolve_default_shape(self.catalog, base_model)
         if shape_ref:
+            relaxed.shape_precision(body, shape_ref)
             if shapeless:
                 raise invalid("acceptShapelessRisk cannot be combined with deploymentShape")
             if "acceleratorType" in body or "acceleratorCount" in body:
@@ -136,18 +143,15 @@ class Deployments(Resource):
             accelerator_count = int(version.fields.get("acceleratorCount", 1))
             precision = str(version.fields.get("precision", "BF16"))
             shape_name = version.name
+            rules.check_for_training(self.catalog, shape_name, bool(body.get("forTraining", False)))
         else:
-            if not shapeless:
-                raise invalid(
-                    "a deployment without deploymentShape needs acceptShapelessRisk=true "
-                    "(shapeless deployments skip validation)"
-                )
+            # acceptShapelessRisk is "accepted but not enforced" (_relaxed_rules): no refusal without it
             accelerator = body.get("acceleratorType", "")
             if not accelerator:
                 raise invalid("acceleratorType is required without a deploymentShape")
             check_enum(accelerator, sorted(self.catalog.accelerator_prices), "deployment.accelerator_type")
             accelerator_count = int(body.get("acceleratorCount", 1))
-            precision, shape_name = "BF16", ""
+            precision, shape_name = relaxed.shapeless_precision(body), ""
         enable_hot_load = bool(body.get("enableHotLoad", True))
         trainer_name = body.get("hotLoadTrainerJob", "")
         explicit_bucket = body.get("hotLoadBucketUrl", "")
@@ -171,6 +175,7 @@ class Deployments(Resource):
             bucket = explicit_bucket
             if trainer_name:
                 trainer = self._live_trainer(account, trainer_name, "hotLoadTrainerJob")
+                rules.deployment_first_trainer(trainer, trainer_name, dep)
                 bucket = str(trainer["hotLoadBucketUrl"])
                 region = region or str(trainer["trainingConfig"].get("region", ""))
             elif enable_hot_load and not bucket:
@@ -211,6 +216,11 @@ class Deployments(Resource):
                 "deletedAt": None,
                 "podGeneration": 0,
                 "hotload": None,
+                # ``_autoscale``: scale to zero and stays-creating; ``_inference`` records the requests
+                "autoscalingPolicy": autoscale.policy(body.get("autoscalingPolicy")),
+                "staysCreating": enable_hot_load and self.plane.stay_creating,
+                "lastRequestAt": None,
+                "wakeAt": None,
             }
             self.store.insert_deployment(account, dep, doc)
         return self.render_deployment(doc, "CREATING")
@@ -255,7 +265,7 @@ class Deployments(Resource):
         return {"deployments": page, "nextPageToken": token, "totalSize": len(rows)}
 
     def patch_deployment(self, account: str, dep: str, mask_raw: str | None, raw: Any) -> dict[str, Any]:
-        body = check_object(raw, DEPLOYMENT_BODY, "deployment")
+        body = relaxed.deployment_body(raw, DEPLOYMENT_BODY)
         with self.store.atomic():
             doc, state = self.plane.deployment(account, dep)
             if state == "DELETING":
@@ -337,6 +347,7 @@ class Deployments(Resource):
                             f"{', '.join(per_dep)}; delete them before attaching a trainer with hotLoadTrainerJob"
                         )
                     trainer = self._live_trainer(account, name, "hotLoadTrainerJob")
+                    rules.deployment_first_trainer(trainer, name, dep)
                     doc["hotLoadBucketUrl"] = trainer["hotLoadBucketUrl"]
                 else:
                     doc["hotLoadBucketUrl"] = f"{BUCKET_ROOT}/{account}/{dep}/"
@@ -350,25 +361,27 @@ class Deployments(Resource):
             doc["displayName"] = updates["displayName"] or ""
         if "annotations" in updates:
             doc["annotations"] = updates["annotations"] or {}
+        if "autoscalingPolicy" in updates:
+            doc["autoscalingPolicy"] = autoscale.policy(updates["autoscalingPolicy"])
         if rolls:
             doc["updatingUntil"] = now + life.UPDATING_S / self.speed
         doc["updateTime"] = now
 
     def delete_deployment(self, account: str, dep: str, query: Mapping[str, str]) -> dict[str, Any]:
         ignore_checks = query_bool(query, "ignoreChecks")
-        query_bool(query, "hard")  # accepted; every local delete is hard
+        hard = query_bool(query, "hard")  # hard=true purges; otherwise :undelete may restore it (_bootstrap)
         with self.store.atomic():
             doc, state = self.plane.deployment(account, dep)
             if state == "DELETING":
                 return {}
-            serving = life.current_replicas(state, doc)
+            serving = life.current_replicas(state, doc, self.clock(), self.speed)
             if serving and not ignore_checks:
                 raise precondition(
                     f"deployment {dep} has {serving} serving replica(s); scale it to zero first "
                     "or pass ignoreChecks=true"
                 )
             now = self.clock()
-            doc["deletedAt"] = now
+            doc["deletedAt"], doc["hardDelete"] = now, hard
             doc["updateTime"] = now
             self.store.put_deployment(account, dep, doc)
         return {}

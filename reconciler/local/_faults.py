@@ -38,6 +38,10 @@ class Faults:
     hotload_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, deployment) -> message
     # (account, collection, id) -> the failure of its DELETE; collection: rlorTrainerJobs | deployments
     delete_errors: dict[tuple[str, str, str], DeleteError] = field(default_factory=dict)
+    # switches (``_trainer_states``, PUT /_local/v1/switches): how the trainer gateway authenticates
+    # ("jwt" | "api-key" | "healthz-only") and whether LoRA hot loads show only in ``loaded_adapters``
+    trainer_gateway: str = "jwt"
+    adapters_only: bool = False
     rng: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,6 +91,8 @@ class Faults:
         self.capacity_pending_s = 0.0
         self.hotload_errors.clear()
         self.delete_errors.clear()
+        self.trainer_gateway = "jwt"
+        self.adapters_only = False
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -111,6 +117,9 @@ class Faults:
                  "remaining": e.remaining}
                 for (a, c, r), e in sorted(self.delete_errors.items())
             ]
+        if self.trainer_gateway != "jwt" or self.adapters_only:
+            out["switches"] = {"trainerGateway": self.trainer_gateway,
+                               "adapterStatus": "loaded-adapters" if self.adapters_only else "both"}
         return out
 
 

@@ -1,4 +1,11 @@
-"""The hot-load API: load a trainer's snapshot into a deployment's replicas, and its status."""
+"""The hot-load API: load a trainer's snapshot into a deployment's replicas, and its status.
+
+A delta snapshot (full-parameter saves after a session's first) is refused without
+``incremental_snapshot_metadata``, as the platform does (the SDK's ``_snapshot_chain``: without it the
+deployment would load the delta as a full snapshot). A LoRA adapter's load is reported in the replica's
+``loaded_adapters``; with the ``adapterStatus: loaded-adapters`` switch (``_trainer_states``) only there,
+as serving backends that load adapters beside the base do (``current_snapshot_identity`` unchanged).
+"""
 
 from __future__ import annotations
 
@@ -51,11 +58,17 @@ class HotLoad(Resource):
         now = self.clock()
         with self.store.atomic():
             doc, state = self._target(deployment, model)
-            if life.current_replicas(state, doc) == 0:
+            if life.current_replicas(state, doc, now, self.speed) == 0:
                 raise precondition(f"deployment {doc['id']} is {state} with no serving replicas")
             status = life.hotload_status(doc, state, now, self.speed)["replicas"][0]
             current = status["current_snapshot_identity"]
             error = self._snapshot_error(doc, identity)
+            record = self._snapshot_record(doc, identity) if not error else None
+            if record is not None and not record.get("promotable", True) and incremental is None:
+                raise invalid(
+                    f"snapshot {identity} is a delta checkpoint: hot-loading it needs incremental_snapshot_metadata "
+                    f"(previous_snapshot_identity: {record.get('base') or 'the base it was computed against'})"
+                )
             if not error:
                 error = self.faults.take_hotload_error(doc["account"], doc["id"]) or ""
             if not error and incremental is not None:
@@ -64,7 +77,10 @@ class HotLoad(Resource):
                     error = (
                         f"delta snapshot {identity} is based on {previous}, but the replicas serve {current}"
                     )
-            doc["hotload"] = {"current": current, "target": identity, "startedAt": now, "error": error}
+            adapters = [a["identity"] for a in status.get("loaded_adapters", [])]
+            lora = record is not None and record.get("checkpointType") == "CHECKPOINT_TYPE_INFERENCE_LORA"
+            doc["hotload"] = {"current": current, "target": identity, "startedAt": now, "error": error,
+                              "adapters": adapters, "lora": lora, "adaptersOnly": self.faults.adapters_only}
             self.store.put_deployment(doc["account"], doc["id"], doc)
         return {"status": "accepted", "identity": identity, "deployment": deployment}
 
@@ -80,6 +96,18 @@ class HotLoad(Resource):
         if any(self.store.has_snapshot(account, job, identity) for job in jobs):
             return ""
         return f"snapshot {identity} not found in the bucket of trainer {', '.join(jobs)} ({doc['hotLoadBucketUrl']})"
+
+    def _snapshot_record(self, doc: Doc, identity: str) -> Doc | None:
+        """The stored snapshot ``identity`` of a trainer feeding this deployment (its type, base), or None."""
+        account, dep = doc["account"], doc["id"]
+        attached = TRAINER_NAME_RE.match(doc.get("hotLoadTrainerJob") or "")
+        jobs = [attached.group(2)] if attached else []
+        jobs += [d["id"] for d, _ in self.store.list_trainers(account) if d.get("hotLoadDeploymentId") == dep]
+        for job in jobs:
+            for snap in self.store.list_snapshots(account, job):
+                if snap.get("identity") == identity:
+                    return snap
+        return None
 
     def status(self, deployment: str | None, model: str | None) -> dict[str, Any]:
         doc, state = self._target(deployment, model)

@@ -6,9 +6,12 @@ Trainer (emulated seconds, divided by ``speed``):
   resume:  PENDING 2 s (+ capacity fault) -> CREATING 4 s -> RUNNING
   RUNNING with no gateway activity for ``inactivityTimeout`` -> PAUSED (resumable)
   preempt fault -> FAILED (resumable); :cancel -> CANCELLED (resumable)
+  admin faults (``_trainer_states``): idle -> PAUSED now; early-stop -> EARLY_STOPPED (never left, not
+  resumable); cancelling -> CANCELLING, then CANCELLED; requeue -> RE_QUEUEING, then PENDING, CREATING, RUNNING
   DELETE -> DELETING 2 s -> DELETED (a tombstone: GET shows it, lists hide it, the id is spent)
 Deployment:
   create: CREATING 6 s -> READY; a PATCH of replicas / trainer / transition type -> UPDATING 2 s
+  min 0: zero replicas after the idle window, gone after 7 idle days; stays-creating mode (``_autoscale``)
   fail fault -> FAILED; DELETE -> DELETING 2 s -> gone (GET 404, the id is free again)
 Hot load: loading 2 s -> the replicas serve the snapshot.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from reconciler.local import _autoscale as autoscale
 
 TRAINER_CREATING_S = 4.0
 TRAINER_PENDING_S = 2.0
@@ -55,9 +60,14 @@ def trainer_state(
     stop = doc.get("stop")
     if stop is not None and float(stop["at"]) <= now:
         return str(stop["state"]), str(stop["message"]), int(stop.get("code", 0)), float(stop["at"])
+    if stop is not None and stop.get("via") and float(stop["viaAt"]) <= now:  # e.g. CANCELLING, then CANCELLED
+        return str(stop["via"]), str(stop.get("viaMessage") or ""), 0, float(stop["viaAt"])
     start = float(doc["cycleStart"])
     creating = TRAINER_CREATING_S / speed
     pending = TRAINER_PENDING_S / speed + float(doc["extraPending"])
+    requeued = doc.get("requeuedAt")
+    if requeued is not None and float(requeued) <= now < start:  # then PENDING, CREATING, RUNNING (a resume)
+        return "JOB_STATE_RE_QUEUEING", str(doc.get("requeueMessage") or "re-queued"), 0, float(requeued)
     if doc.get("cycleKind") == "resume":
         if now < start + pending:
             return "JOB_STATE_PENDING", "waiting for capacity", 0, start
@@ -137,7 +147,8 @@ def render_trainer(
         "serviceMode": bool(doc.get("serviceMode", True)),
         "keepAlive": bool(doc.get("keepAlive", False)),
     }
-    if state in ("JOB_STATE_COMPLETED", "JOB_STATE_CANCELLED", "JOB_STATE_FAILED", TOMBSTONE):
+    if state in ("JOB_STATE_COMPLETED", "JOB_STATE_CANCELLED", "JOB_STATE_FAILED", "JOB_STATE_EARLY_STOPPED",
+                 TOMBSTONE):
         out["completedTime"] = iso(changed)
     out["acceleratorSeconds"] = accelerator_seconds(doc, now)
     return public(out)
@@ -170,8 +181,11 @@ def trainer_record(
 
 
 def deployment_state(doc: dict[str, Any], now: float, speed: float) -> str | None:
-    """The state, or None once a deleted deployment is gone."""
+    """The state, or None once a deleted deployment is gone (``_autoscale``: idle ``min: 0`` ones too)."""
     deleted_at = doc.get("deletedAt")
+    idle_end = autoscale.auto_deleted_at(doc, speed)
+    if deleted_at is None and idle_end is not None and now >= idle_end:
+        deleted_at = idle_end
     if deleted_at is not None:
         return "DELETING" if now < float(deleted_at) + DELETING_S / speed else None
     failed = doc.get("failed")
@@ -189,7 +203,11 @@ def desired_replicas(doc: dict[str, Any]) -> int:
     return 0 if hi <= 0 else min(hi, max(lo, 1))
 
 
-def current_replicas(state: str, doc: dict[str, Any]) -> int:
+def current_replicas(state: str, doc: dict[str, Any], now: float | None = None, speed: float = 1.0) -> int:
+    """Replicas running now (given ``now``: none while a ``min: 0`` deployment is scaled to zero)."""
+    ready_at = float(doc["createTime"]) + DEPLOYMENT_CREATING_S / speed
+    if now is not None and autoscale.scaled_to_zero(doc, ready_at, now, speed):
+        return 0
     return desired_replicas(doc) if state in ("READY", "UPDATING") else 0
 
 
@@ -202,9 +220,9 @@ def current_replicas(state: str, doc: dict[str, Any]) -> int:
 # SDK sends ``annotations`` but no public type or SDK read returns them, so they are kept, never shown.
 
 
-def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, Any]:
+def render_deployment(doc: dict[str, Any], state: str, now: float, speed: float = 1.0) -> dict[str, Any]:
     """A deployment as the platform answers it (see the comment above)."""
-    replicas = current_replicas(state, doc)
+    replicas = current_replicas(state, doc, now, speed)
     failed = doc.get("failed")
     message = str(failed["message"]) if state == "FAILED" and failed else ""
     out: dict[str, Any] = {
@@ -212,13 +230,13 @@ def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, 
         "displayName": doc.get("displayName", ""),
         "description": doc.get("description", ""),
         "baseModel": doc["baseModel"],
-        "state": state,
+        "state": autoscale.shown_state(doc, state),
         "status": status_json(13 if state == "FAILED" else 0, message),
         "createTime": iso(float(doc["createTime"])),
         "updateTime": iso(float(doc["updateTime"])),
         "minReplicaCount": doc["minReplicaCount"],
         "maxReplicaCount": doc["maxReplicaCount"],
-        "desiredReplicaCount": desired_replicas(doc),
+        "desiredReplicaCount": replicas if state in ("READY", "UPDATING") else desired_replicas(doc),
         "replicaCount": replicas,
         "replicaStats": {
             "pendingSchedulingReplicaCount": 0,
@@ -237,6 +255,7 @@ def render_deployment(doc: dict[str, Any], state: str, now: float) -> dict[str, 
         "hotLoadBucketUrl": doc.get("hotLoadBucketUrl", ""),
         "hotLoadTrainerJob": doc.get("hotLoadTrainerJob", ""),
         "hotLoadTransitionType": doc.get("hotLoadTransitionType") or "ASYNC",
+        "autoscalingPolicy": doc.get("autoscalingPolicy") or None,
     }
     if doc.get("deletedAt") is not None:
         out["deleteTime"] = iso(float(doc["deletedAt"]))
@@ -255,24 +274,29 @@ def hotload_status(doc: dict[str, Any], state: str, now: float, speed: float) ->
     current = load.get("current")
     target = load.get("target")
     error = load.get("error")
-    stage, readiness, message = "idle", current is not None, ""
+    adapters = list(load.get("adapters") or [])  # LoRA adapters loaded (``_hotload``: one at a time)
+    stage, readiness, message = "idle", current is not None or bool(adapters), ""
     if target is not None:
         if error:
             stage, readiness, message = "error", False, str(error)
         elif now < float(load["startedAt"]) + HOTLOAD_S / speed:
             stage, readiness, message = "loading", False, f"loading {target}"
         else:
-            current, stage, readiness = target, "done", True
+            stage, readiness = "done", True
+            adapters = [target] if load.get("lora") else []
+            if not (load.get("lora") and load.get("adaptersOnly")):
+                current = target
     if state == "UPDATING":
         readiness = False
     replicas = []
-    for i in range(current_replicas(state, doc)):
-        replicas.append(
-            {
-                "identity": f"{doc['id']}-{int(doc.get('podGeneration', 0)):04d}-{i}",
-                "current_snapshot_identity": current,
-                "readiness": readiness,
-                "loading_state": {"stage": stage, "target_snapshot_identity": target, "message": message},
-            }
-        )
+    for i in range(current_replicas(state, doc, now, speed)):
+        replica: dict[str, Any] = {
+            "identity": f"{doc['id']}-{int(doc.get('podGeneration', 0)):04d}-{i}",
+            "current_snapshot_identity": current,
+            "readiness": readiness,
+            "loading_state": {"stage": stage, "target_snapshot_identity": target, "message": message},
+        }
+        if adapters:  # as the SDK's ``wait_for_hotload`` reads it: one "loaded" entry per adapter
+            replica["loaded_adapters"] = [{"identity": a, "status": "loaded"} for a in adapters]
+        replicas.append(replica)
     return {"replicas": replicas}

@@ -17,6 +17,7 @@ from reconciler.local._config import LocalConfig
 from reconciler.local._errors import ApiError, invalid, not_found
 from reconciler.local._faults import Faults
 from reconciler.local._store import Doc, Store
+from reconciler.local._weights import WeightStore
 
 BUCKET_ROOT = "gs://fireworks-local-rl/rl-checkpoints"
 TRAINER_NAME_RE = re.compile(r"^accounts/([^/]+)/rlorTrainerJobs/([^/]+)$")
@@ -35,6 +36,8 @@ class Plane:
         self.faults = faults
         self.clock = clock
         self.quotas: Any = None  # the account's quotas (``_quotas.Quotas``), set by the app
+        self.weights = WeightStore(store)  # the tiny models saved under snapshot identities
+        self.stay_creating = config.deployments_stay_creating  # ``_autoscale``: hot-load deployments stay CREATING
 
     # -- the account ------------------------------------------------------------------------------
 

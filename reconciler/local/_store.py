@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     account TEXT NOT NULL, job TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
     UNIQUE (account, job, name));
+CREATE TABLE IF NOT EXISTS weights (identity TEXT PRIMARY KEY, spec TEXT NOT NULL, blob BLOB NOT NULL);
 """
 
 Doc = dict[str, Any]
@@ -184,3 +185,21 @@ class Store:
             "SELECT 1 FROM snapshots WHERE account = ? AND job = ? AND name = ?", (account, job, name)
         )
         return row is not None
+
+    # -- weights (the tiny models of snapshots and saved states; ``_weights.WeightStore``) ----------
+
+    def put_weights(self, identity: str, spec: str, blob: bytes) -> None:
+        self._exec(
+            "INSERT INTO weights (identity, spec, blob) VALUES (?, ?, ?) "
+            "ON CONFLICT (identity) DO UPDATE SET spec = excluded.spec, blob = excluded.blob",
+            (identity, spec, blob),
+        )
+
+    def get_weights(self, identity: str) -> tuple[str, bytes] | None:
+        row = self._one("SELECT spec, blob FROM weights WHERE identity = ?", (identity,))
+        return (str(row[0]), bytes(row[1])) if row else None
+
+    def weight_identities(self, prefix: str) -> list[str]:
+        rows = self._all("SELECT identity FROM weights WHERE substr(identity, 1, ?) = ? ORDER BY identity",
+                         (len(prefix), prefix))
+        return [str(r[0]) for r in rows]

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.local import _lifecycle as life
+from reconciler.local import _platform_rules as rules
+from reconciler.local import _relaxed_rules as relaxed
+from reconciler.local import _snapshots as snapshots
 from reconciler.local._catalog import Shape, ShapeVersion
 from reconciler.local._errors import conflict, invalid, not_found, precondition
 from reconciler.local._plane import BUCKET_ROOT, Resource
@@ -72,10 +75,12 @@ class Trainers(Resource):
     def render_trainer(self, doc: Doc, activity: float | None) -> dict[str, Any]:
         return life.render_trainer(doc, activity, self.clock(), self.speed)
 
-    def create_trainer(self, account: str, query: Mapping[str, str], raw: Any) -> dict[str, Any]:
+    def create_trainer(self, account: str, query: Mapping[str, str], raw: Any, *,
+                       elevated: bool = False) -> dict[str, Any]:
+        """``elevated``: the caller presented an admin (superuser) key, which ``skipValidations`` needs."""
         self.plane.check_account(account)
-        body = check_object(raw, TRAINER_BODY, "rlor_trainer_job")
-        tc = check_object(body.get("trainingConfig", {}), TRAINING_CONFIG, "rlor_trainer_job.training_config")
+        body = relaxed.trainer_body(raw, TRAINER_BODY)  # real fields it does not model: accepted, ignored
+        tc = relaxed.training_config(body.get("trainingConfig", {}), TRAINING_CONFIG)
         if body.get("serviceMode") is False:
             raise invalid("serviceMode must be true: the local control plane runs service-mode trainers only")
         base_model = tc.get("baseModel", "")
@@ -104,6 +109,7 @@ class Trainers(Resource):
         if timeout_s == 0:
             timeout_s, timeout_text = life.DEFAULT_INACTIVITY_S, life.duration(life.DEFAULT_INACTIVITY_S)
         max_context = tc.get("maxContextLength")
+        rules.check_context_length(max_context, "trainingConfig.maxContextLength")
         if max_context is not None and not 0 < int(max_context) <= int(model["maxContextLength"]):
             raise invalid(
                 f"trainingConfig.maxContextLength {max_context} is out of range for {base_model} "
@@ -112,6 +118,8 @@ class Trainers(Resource):
 
         shape_ref = query.get("trainingShape", "")
         skip = query_bool(query, "skipValidations")
+        if skip:
+            rules.check_elevated(elevated)
         infra = [f for f in ("acceleratorType", "acceleratorCount") if f in tc] + (
             ["nodeCount"] if "nodeCount" in body else []
         )
@@ -130,6 +138,7 @@ class Trainers(Resource):
                 raise invalid(
                     f"training shape {shape.name} is for {shape.base_model}, not trainingConfig.baseModel {base_model}"
                 )
+            rules.check_enabled(shape, account)
             self._check_trainer_mode(shape, lora_rank, forward_only)
             shape_max = int(version.fields.get("maxSupportedContextLength", 0))
             if max_context is not None and shape_max and int(max_context) > shape_max:
@@ -142,7 +151,7 @@ class Trainers(Resource):
                     f"{', '.join(infra)} need a manual launch (skipValidations=true); without a trainingShape "
                     "the control plane selects a validated shape"
                 )
-            shape, version = self._auto_select(base_model, lora_rank, forward_only, max_context)
+            shape, version = self._auto_select(base_model, lora_rank, forward_only, max_context, account)
 
         if version is not None:
             fields = version.fields
@@ -178,11 +187,7 @@ class Trainers(Resource):
                         f"deploymentId {hot_dep!r}: deployment accounts/{account}/deployments/{hot_dep} not found "
                         "(the PER_DEPLOYMENT scope needs the deployment first)"
                     )
-                if dep_doc.get("hotLoadTrainerJob"):
-                    raise invalid(
-                        f"hotload flow mismatch: deployment {hot_dep} uses the bucket of trainer "
-                        f"{dep_doc['hotLoadTrainerJob']} (PER_TRAINER); a PER_DEPLOYMENT trainer cannot feed it"
-                    )
+                rules.trainer_first_deployment(hot_dep, dep_doc)
                 bucket = str(dep_doc.get("hotLoadBucketUrl") or bucket)
             training_config: dict[str, Any] = {
                 "baseModel": base_model,
@@ -244,7 +249,7 @@ class Trainers(Resource):
             raise invalid(f"{shape.name} is a LORA_TRAINER shape: set loraRank > 0 (or forwardOnly: true)")
 
     def _auto_select(
-        self, base_model: str, lora_rank: int, forward_only: bool, max_context: int | None
+        self, base_model: str, lora_rank: int, forward_only: bool, max_context: int | None, account: str = ""
     ) -> tuple[Shape, ShapeVersion]:
         if forward_only:
             modes = ("LORA_TRAINER",) if lora_rank > 0 else ("FORWARD_ONLY", "LORA_TRAINER")
@@ -253,7 +258,8 @@ class Trainers(Resource):
         for mode in modes:
             for shape in self.catalog.training_shapes.values():
                 version = shape.latest_validated()
-                if shape.base_model != base_model or shape.trainer_mode != mode or version is None:
+                if (shape.base_model != base_model or shape.trainer_mode != mode or version is None
+                        or not rules.enabled_for(shape, account)):
                     continue
                 limit = int(version.fields.get("maxSupportedContextLength", 0))
                 if max_context is not None and limit and int(max_context) > limit:
@@ -345,29 +351,20 @@ class Trainers(Resource):
         return {"checkpoints": page, "nextPageToken": token, "totalSize": len(rows)}
 
     def create_snapshot(self, account: str, job: str, raw: Any) -> dict[str, Any]:
-        body = check_object(raw, {"name": "str"}, "snapshot")
+        """``{"name"}`` (plus, from the admin endpoint, ``session`` and ``checkpointType``): ``_snapshots``."""
+        body = check_object(raw, snapshots.SNAPSHOT_BODY, "snapshot")
         name = body.get("name", "")
-        if not SNAPSHOT_RE.match(name):
-            raise invalid(f"snapshot name {name!r}: use letters, digits, '.', '_' and '-' (up to 128)")
         now = self.clock()
         with self.store.atomic():
             doc, activity = self._trainer(account, job)
+            name = snapshots.identity_for(doc, name, body) if SNAPSHOT_RE.match(name) else name
+            if not SNAPSHOT_RE.match(name):
+                raise invalid(f"snapshot name {name!r}: use letters, digits, '.', '_' and '-' (up to 128)")
             state = self.plane.trainer_state(doc, activity)
             if state != "JOB_STATE_RUNNING":
                 raise precondition(f"trainer {job} is {state}: snapshots are saved by a RUNNING trainer")
-            lora = int(doc["trainingConfig"]["loraRank"]) > 0
-            snapshot = {
-                "identity": name,
-                "name": f"accounts/{account}/rlorTrainerJobs/{job}/checkpoints/{name}",
-                "trainer": f"accounts/{account}/rlorTrainerJobs/{job}",
-                "createTime": life.iso(now),
-                "updateTime": life.iso(now),
-                "checkpointType": "CHECKPOINT_TYPE_INFERENCE_LORA"
-                if lora
-                else "CHECKPOINT_TYPE_INFERENCE_BASE",
-                "promotable": True,
-                "bucketUrl": f"{doc['hotLoadBucketUrl']}{name}/",
-            }
+            snapshot = snapshots.snapshot_record(doc, account, job, name, body,
+                                                 self.store.list_snapshots(account, job), now)
             if not self.store.insert_snapshot(account, job, name, snapshot):
                 raise conflict(f"snapshot {name!r} of trainer {job} already exists")
             self.store.touch_trainer(account, job, now)

@@ -39,6 +39,14 @@ def problem_at(source: ParsedDocument, address: str | None, path: Path, message:
     return Problem(source.file, line, col, address, ".".join(path) or None, message)
 
 
+def advisories(documents: typing.Iterable[Validated]) -> typing.Iterator[Problem]:
+    """Each valid document's warnings (``advisories``: risky choices the platform allows), located."""
+    for doc in documents:
+        if doc.model is not None:
+            for field, message in doc.model.advisories():
+                yield problem_at(doc.source, doc.model.address, ("spec", *field.split(".")), message)
+
+
 def validate_document(source: ParsedDocument) -> Validated:
     data = source.data
     if not isinstance(data, dict):

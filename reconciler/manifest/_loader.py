@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from reconciler.manifest._checks import DEFAULT_STACK_NAME, check_stack, stack_of
-from reconciler.manifest._document import Validated, validate_document
+from reconciler.manifest._document import Validated, advisories, validate_document
 from reconciler.manifest._variables import VariableInputs, current_variable_inputs, expand
 from reconciler.manifest._yaml import MAX_FILE_BYTES, ParsedDocument, decode, parse
 from reconciler.model.problems import ManifestError, Problem
@@ -35,6 +35,8 @@ class Manifests:
     #: The resolved ``${var.NAME}`` values and where each came from (``-var lr``, ``default``, ...).
     variables: Mapping[str, Any] = field(default_factory=dict, compare=False)
     variable_sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: Risky choices the platform allows (each model's ``advisories``), located like problems.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     def locate(self, address: str, field: str | None = None) -> str:
         """``FILE:LINE:COL`` of a document (``Kind/name``) or of a dotted camelCase field under it
@@ -218,4 +220,5 @@ def load_manifests(paths: Sequence[str], *, stdin: BinaryIO | None = None,
         documents=located,
         variables=expanded.resolved.values,
         variable_sources=expanded.resolved.sources,
+        warnings=tuple(advisories(documents)),
     )

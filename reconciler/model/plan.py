@@ -135,6 +135,22 @@ class Change(_Value):
     cost: ChangeCost | None = None  # set by ``reconciler.cost.price_plan`` (issue 15)
 
 
+class PlanWarning(_Value):
+    """A risky choice the platform allows (e.g. a shapeless deployment): shown, never blocking. Located
+    like a manifest error: ``FILE:LINE:COL: Kind/name: spec.field: message``."""
+
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    address: str | None = None
+    field: str | None = None
+    message: str
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line, self.col) if p is not None)
+        return ": ".join(p for p in (where, self.address, self.field, self.message) if p)
+
+
 class Plan(_Value):
     format_version: int = PLAN_FORMAT_VERSION
     created_at: datetime = Field(default_factory=utcnow)
@@ -151,6 +167,7 @@ class Plan(_Value):
     targets: tuple[str, ...] = ()  # --target: a partial plan (what else is pending is not shown)
     changes: tuple[Change, ...] = ()
     cost: PlanCost | None = None  # set by ``reconciler.cost.price_plan`` (issue 15)
+    warnings: tuple[PlanWarning, ...] = ()  # the manifests' risky choices for the planned resources
 
     @property
     def pending(self) -> tuple[Change, ...]:

@@ -32,6 +32,8 @@ field changes meaning or is removed; adding a field does not raise it. One objec
         depends_on       addresses that must be ready first
         after_created    addresses that must merely exist first
         settings         the kind's apply settings outside the compared configuration
+    warnings         [{file, line, col, address, field, message}]: risky choices the platform
+                     allows (e.g. a shapeless deployment), located like manifest errors; never block
     summary          {action: count} over all changes (no-ops included)
 
 A policy decides from this alone, e.g. "no trainer replaced"::

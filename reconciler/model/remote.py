@@ -7,6 +7,7 @@ the planner compares desired configs against observed ones field by field.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,10 @@ JOB_PAUSED = "JOB_STATE_PAUSED"
 RESUMABLE_JOB_STATES = frozenset({JOB_FAILED, "JOB_STATE_CANCELLED", JOB_PAUSED, "JOB_STATE_COMPLETED"})
 TOMBSTONE_JOB_STATES = frozenset({"JOB_STATE_DELETED", "JOB_STATE_ARCHIVED"})
 GONE_JOB_STATES = TOMBSTONE_JOB_STATES | {"JOB_STATE_DELETING", "JOB_STATE_EXPIRED"}
+# A state the job never leaves and that ``:resume`` refuses (not in the SDK's resumable set): replaced.
+FINAL_JOB_STATES = frozenset({"JOB_STATE_EARLY_STOPPED"})
+# Transient: the platform moves the job on by itself (CANCELLING -> CANCELLED; RE_QUEUEING -> PENDING).
+SETTLING_JOB_STATES = frozenset({"JOB_STATE_CANCELLING", "JOB_STATE_RE_QUEUEING"})
 
 # Deployment states (reference §3.7).
 DEPLOYMENT_READY = "READY"
@@ -83,6 +88,14 @@ class TrainerJob(_Value):
     def running(self) -> bool:
         return self.state == JOB_RUNNING
 
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_JOB_STATES
+
+    @property
+    def settling(self) -> bool:
+        return self.state in SETTLING_JOB_STATES
+
 
 class DeploymentConfig(_Value):
     """The comparable settings of one deployment. ``None`` means "left to the platform"."""
@@ -92,6 +105,9 @@ class DeploymentConfig(_Value):
     accelerator_type: str | None = None
     accelerator_count: int | None = None
     accept_shapeless_risk: bool = False  # a create flag; never read back
+    # ``forTraining``: training infrastructure (the SDK's managed rollout deployments; required on a
+    # deployment shape version a training shape pins). A create flag the public type does not return.
+    for_training: bool = False
     min_replicas: int = 1
     max_replicas: int = 1
     region: str | None = None
@@ -143,6 +159,12 @@ class Checkpoint(_Value):
     snapshot: str  # the last path segment: the identity the hot-load API takes
     checkpoint_type: str = ""
     create_time: datetime | None = None
+    promotable: bool = True  # False: a delta, loadable only on top of its base (the listing's ``promotable``)
+
+    @property
+    def step(self) -> str:
+        """The snapshot's name without the training session's suffix: ``step-4-a1b2c3d4`` -> ``step-4``."""
+        return re.sub(r"-[0-9a-f]{8}$", "", self.snapshot)
 
 
 class HotLoadReplica(_Value):
@@ -152,6 +174,10 @@ class HotLoadReplica(_Value):
     stage: str = "unknown"
     target_snapshot: str | None = None
     message: str = ""
+    loaded_adapters: tuple[str, ...] = ()  # LoRA adapters reported "loaded" (the SDK accepts either report)
+
+    def serves(self, snapshot: str) -> bool:
+        return self.readiness and (self.current_snapshot == snapshot or snapshot in self.loaded_adapters)
 
 
 class HotLoadStatus(_Value):
@@ -159,7 +185,11 @@ class HotLoadStatus(_Value):
 
     @property
     def current_snapshot(self) -> str | None:
-        return self.replicas[0].current_snapshot if self.replicas else None
+        """What the first replica serves: its newest loaded adapter, else its current snapshot."""
+        if not self.replicas:
+            return None
+        first = self.replicas[0]
+        return first.loaded_adapters[-1] if first.loaded_adapters else first.current_snapshot
 
 
 class TrainingShapeVersion(_Value):
@@ -182,6 +212,9 @@ class DeploymentShapeVersion(_Value):
     base_model: str | None = None
     accelerator_type: str | None = None
     accelerator_count: int | None = None
+    #: The training shape versions that pin this version (a deployment on it needs ``forTraining``);
+    #: None: not asked, or the platform did not answer.
+    pinned_by: tuple[str, ...] | None = None
 
     @property
     def shape(self) -> str:

@@ -26,14 +26,17 @@ def local_speed(env: Mapping[str, str]) -> float:
 
 def local_config(*, db_path: str, account: str, api_keys: tuple[str, ...], speed: float,
                  catalog_path: str | None, rate_limit: float | None,
-                 quotas: tuple[tuple[str, float], ...] = ()) -> Any:
+                 quotas: tuple[tuple[str, float], ...] = (), admin_keys: tuple[str, ...] = (),
+                 deployments_stay_creating: bool = False) -> Any:
     """The plane's settings; ValueError names what is wrong with them."""
     from reconciler.local import DEFAULT_API_KEY, LocalConfig
+    from reconciler.local._config import DEFAULT_ADMIN_KEY
     from reconciler.local._quotas import check_quota_settings
 
     check_quota_settings(dict(quotas), catalog_path)
     return LocalConfig(db_path=db_path, account=account, api_keys=api_keys or (DEFAULT_API_KEY,), speed=speed,
-                       catalog_path=catalog_path, rate_limit=rate_limit, quotas=quotas)
+                       catalog_path=catalog_path, rate_limit=rate_limit, quotas=quotas,
+                       admin_keys=admin_keys or (DEFAULT_ADMIN_KEY,), deployments_stay_creating=deployments_stay_creating)
 
 
 def serve_local(config: Any, *, host: str, port: int) -> None:

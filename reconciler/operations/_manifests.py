@@ -18,6 +18,7 @@ class StackCheck:
     stack: str | None = None
     resources: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = field(default=())
+    warnings: tuple[Problem, ...] = field(default=())  # risky choices the platform allows (valid stacks)
 
     @property
     def valid(self) -> bool:
@@ -35,7 +36,8 @@ def validate(paths: Sequence[str]) -> list[StackCheck]:
         except ManifestError as exc:
             checks.append(StackCheck(tuple(group), problems=tuple(exc.problems)))
             continue
-        checks.append(StackCheck(tuple(group), manifests.stack_name, tuple(manifests.resources)))
+        checks.append(StackCheck(tuple(group), manifests.stack_name, tuple(manifests.resources),
+                                 warnings=manifests.warnings))
     return checks
 
 

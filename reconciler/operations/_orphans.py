@@ -22,15 +22,19 @@ DEFAULT_GRACE_S = 600.0  # as reconciler.orphans.DEFAULT_GRACE_S (not imported: 
 
 
 def list_orphans(session: Session, *, grace_s: float = DEFAULT_GRACE_S,
-                 listener: Listener = QUIET) -> OrphanSurvey:
-    """Every orphan (the most spent first), and what is seen but not counted (recent, retained).
+                 listener: Listener = QUIET, prices_file: str | None = None) -> OrphanSurvey:
+    """Every orphan (the most spent first), and what is seen but not counted (recent, retained),
+    priced with the plan's table (the packaged one, the Stack's ``spec.prices``, ``--prices FILE``).
 
     The state must belong to this stack, endpoint and account (refused otherwise, one line).
     """
     import asyncio
 
+    from reconciler.operations._limits import price_table
+    from reconciler.operations._plan import PlanOptions
     from reconciler.orphans import survey_orphans
 
+    prices = price_table(session, PlanOptions(prices_file=prices_file))
     prior = session.read_state()
     session.check_endpoint(prior, listener)  # another stack's or endpoint's state is refused
     listener.connecting(session)
@@ -43,18 +47,19 @@ def list_orphans(session: Session, *, grace_s: float = DEFAULT_GRACE_S,
     with failing_as("listing the account"):
         trainers, deployments = session.run(listing)
     declared = [res.metadata.name for res in session.resources.values()]
-    return survey_orphans(session.stack, prior, trainers, deployments, grace_s=grace_s, declared=declared)
+    return survey_orphans(session.stack, prior, trainers, deployments, grace_s=grace_s, declared=declared,
+                          prices=prices)
 
 
 @contextmanager
 def locked_orphans(session: Session, *, grace_s: float = DEFAULT_GRACE_S, lock_timeout_s: float = 0.0,
-                   listener: Listener = QUIET) -> Iterator[OrphanSurvey]:
+                   listener: Listener = QUIET, prices_file: str | None = None) -> Iterator[OrphanSurvey]:
     """``list_orphans`` with the state locked until the block ends: delete them inside it.
 
     Raises ``LockHeld`` (naming the holder) when the lock is not free within ``lock_timeout_s``.
     """
     with session.locked("orphans --delete", lock_timeout_s, listener):
-        yield list_orphans(session, grace_s=grace_s, listener=listener)
+        yield list_orphans(session, grace_s=grace_s, listener=listener, prices_file=prices_file)
 
 
 def delete_orphans(session: Session, orphans: Sequence[Orphan]) -> int:

@@ -7,7 +7,7 @@ writes; ``apply --refresh-only`` records it (``prepare_refresh`` → ``PreparedR
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,8 @@ from reconciler.operations._session import QUIET, Listener, Session, failing_as
 
 if TYPE_CHECKING:
     from reconciler.drift import Drift
-    from reconciler.model.plan import Plan
+    from reconciler.model.plan import Plan, PlanWarning
+    from reconciler.model.problems import Problem
     from reconciler.model.remote import Observed
     from reconciler.model.state import StateDocument
     from reconciler.provider.base import Provider
@@ -72,9 +73,20 @@ async def make_plan(session: Session, provider: Provider, prior: StateDocument |
     ))
     if manifests is not None and manifests.variables:  # recorded: a saved plan refuses other values
         planned = planned.model_copy(update={"variables": dict(manifests.variables)})
+    if manifests is not None and manifests.warnings and not options.destroy:
+        planned = planned.model_copy(update={"warnings": plan_warnings(manifests.warnings, planned)})
     from reconciler.operations._limits import check_limits, price_table
 
     return await check_limits(session, provider, planned, observed, price_table(session, options), options)
+
+
+def plan_warnings(warnings: Iterable[Problem], planned: Plan) -> tuple[PlanWarning, ...]:
+    """The manifests' warnings about the resources this plan covers (a --target plan: only those)."""
+    from reconciler.model.plan import PlanWarning
+
+    covered = {change.address for change in planned.changes}
+    return tuple(PlanWarning(file=w.file, line=w.line, col=w.col, address=w.address, field=w.field,
+                             message=w.message) for w in warnings if w.address in covered)
 
 
 def plan(session: Session, options: PlanOptions = PlanOptions(), *, lock_timeout_s: float = 0.0,

@@ -60,7 +60,7 @@ def status(session: Session, *, probe_timeout_s: float = 30.0, listener: Listene
                              timeout_s=probe_timeout_s)
         found = await asyncio.gather(*(probe.reason(job_id, model) for job_id, model in targets))
         probes = {job_id: why for (job_id, _), why in zip(targets, found, strict=True)}
-        results = classify(session.stack, resources, prior, observed, probes)
+        results = probe.named(classify(session.stack, resources, prior, observed, probes))
         try:
             plan = await make_plan(session, provider, prior, PlanOptions(prices_file=prices_file), observed=observed)
         except PlanError as exc:

@@ -1,8 +1,7 @@
 """``FireworksProvider``: the Fireworks control plane, trainer gateway and hot-load API over httpx.
 
-Speaks the protocol of the official training SDK (headers, query strings, bodies, 409 handling)
-with an async client: bounded concurrency, retries on 408/429/5xx and connection errors with
-exponential backoff and full jitter, honouring ``Retry-After``, within a per-request time budget.
+Speaks the official training SDK's protocol (headers, query strings, bodies, 409 handling) with bounded
+concurrency, retries (408/429/5xx, connection errors; backoff with full jitter, ``Retry-After``) in a budget.
 """
 
 from __future__ import annotations
@@ -29,16 +28,17 @@ from reconciler.model.remote import (
     TrainerJob,
     TrainingShapeVersion,
 )
-from reconciler.provider import _wire
+from reconciler.provider import _inference, _wire
+from reconciler.provider._catalog_reads import CatalogReads
 from reconciler.provider._quotas import QuotaReads
 from reconciler.provider._retry import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     RETRYABLE_EXCEPTIONS,
-    RETRYABLE_STATUSES,
     AdaptiveLimit,
     origin,
     retry_after_s,
+    retryable_response,
 )
 from reconciler.provider.errors import AuthError, Conflict, NotFound, ProviderError, ValidationError
 
@@ -53,7 +53,7 @@ READ_TIMEOUT_S = 30.0
 UNREACHABLE_BUDGET_S = 15.0
 
 
-class FireworksProvider(QuotaReads):
+class FireworksProvider(QuotaReads, CatalogReads, _inference.InferenceProbe):
     """The Fireworks REST API, for fwctl. Use as ``async with FireworksProvider(url, key) as p``."""
 
     def __init__(
@@ -186,7 +186,7 @@ class FireworksProvider(QuotaReads):
                     self._semaphore.throttled()
                 else:
                     self._semaphore.succeeded()
-                if not retry or response.status_code not in RETRYABLE_STATUSES:
+                if not retry or not retryable_response(response):
                     return response
             else:
                 logger.debug("%s %s -> %s (%.3fs)", method, path, type(failure).__name__, elapsed)
@@ -228,7 +228,7 @@ class FireworksProvider(QuotaReads):
             return NotFound(f"{where}: {detail}", status=status)
         if status == 409:
             return Conflict(f"{where}: {detail}", status=status)
-        return ProviderError(f"{where}: {detail}", status=status, retryable=status in RETRYABLE_STATUSES)
+        return ProviderError(f"{where}: {detail}", status=status, retryable=retryable_response(response))
 
     async def _json(self, response: httpx.Response, context: str) -> Any:
         if not response.is_success:

@@ -2,7 +2,8 @@
 
 Plain HTTP healthz first (so the tinker client's own long retry loop never starts against a dead
 port), then the JWT exchange with the Fireworks key, then the real ``tinker.RestClient`` built and
-called in a worker thread under a deadline. Failures are ``HealthError``, one line each. The
+called in a worker thread under a deadline. A gateway without the exchange is asked for its
+capabilities with the raw key, as the SDK's own client does (``raw_key_capabilities``). Failures are ``HealthError``, one line each. The
 order and the budget are the caller's (``reconciler.health``).
 
 ``tinker`` is imported lazily, inside the probe: it is heavy and never on the CLI's start-up path.
@@ -42,14 +43,51 @@ async def healthz(gateway_url: str, api_key: str, *, timeout_s: float = 10.0) ->
         raise HealthError(f"trainer gateway healthz answered {response.status_code}: {_detail(response)}")
 
 
+class NotOffered(HealthError):
+    """The gateway does not offer this endpoint (404, 405 or 501): a gateway without the JWT exchange."""
+
+
+NOT_OFFERED = (404, 405, 501)
+
+
+async def raw_key_capabilities(gateway_url: str, api_key: str, *, timeout_s: float = 10.0) -> Capabilities:
+    """GET {gateway}/api/v1/get_server_capabilities with the raw Fireworks key in ``X-API-Key``: the path
+    the SDK's own client takes (``FiretitanServiceClient`` with a Fireworks key sends it as a default
+    header and never exchanges it for a JWT). Raises ``NotOffered`` when the gateway has no such path."""
+    url = f"{gateway_url.rstrip('/')}/api/v1/get_server_capabilities"
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s, verify=_tls()) as client:
+            response = await client.get(url, headers={"X-API-Key": api_key})
+    except httpx.HTTPError as exc:
+        raise HealthError(f"trainer gateway capabilities failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code in NOT_OFFERED:
+        raise NotOffered(f"trainer gateway capabilities answered {response.status_code}")
+    if response.status_code != 200:
+        raise HealthError(f"trainer gateway capabilities (raw API key) answered {response.status_code}: "
+                          f"{_detail(response)}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    rows = body.get("supported_models") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise HealthError("trainer gateway capabilities answered without supported_models")
+    models = [(str(m["model_name"]), m.get("max_context_length")) for m in rows
+              if isinstance(m, dict) and m.get("model_name")]
+    return Capabilities(tuple(models))
+
+
 async def exchange_token(gateway_url: str, api_key: str, *, timeout_s: float = 10.0) -> str:
-    """POST {gateway}/api/v1/auth/token with the Fireworks key -> a JWT the tinker client accepts."""
+    """POST {gateway}/api/v1/auth/token with the Fireworks key -> a JWT the tinker client accepts.
+    Raises ``NotOffered`` when the gateway has no JWT exchange."""
     url = f"{gateway_url.rstrip('/')}/api/v1/auth/token"
     try:
         async with httpx.AsyncClient(timeout=timeout_s, verify=_tls()) as client:
             response = await client.post(url, json={}, headers=_auth(api_key))
     except httpx.HTTPError as exc:
         raise HealthError(f"trainer gateway token exchange failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code in NOT_OFFERED:
+        raise NotOffered(f"trainer gateway token exchange answered {response.status_code}")
     if response.status_code != 200:
         raise HealthError(f"trainer gateway token exchange answered {response.status_code}: {_detail(response)}")
     try:
@@ -149,4 +187,4 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-__all__ = ["Capabilities", "exchange_token", "healthz", "tinker_capabilities"]
+__all__ = ["Capabilities", "NotOffered", "exchange_token", "healthz", "raw_key_capabilities", "tinker_capabilities"]

@@ -264,6 +264,7 @@ def checkpoint_from_wire(data: Mapping[str, Any]) -> Checkpoint:
         snapshot=last_segment(name),
         checkpoint_type=str(_get(data, "checkpointType", "checkpoint_type") or ""),
         create_time=parse_time(_get(data, "createTime", "create_time")),
+        promotable=data.get("promotable") is not False,  # absent: as the platform's base rows
     )
 
 
@@ -326,7 +327,7 @@ def deployment_create_request(dep_id: str, config: DeploymentConfig) -> tuple[st
         "minReplicaCount": config.min_replicas,
         "maxReplicaCount": config.max_replicas,
         "enableHotLoad": config.hot_load_enabled,
-        "forTraining": False,
+        "forTraining": config.for_training,
     }
     if config.region:
         body["placement"] = {"region": config.region}
@@ -437,6 +438,8 @@ def hot_load_status_from_wire(data: Any) -> HotLoadStatus:
                 stage=str(loading.get("stage") or "unknown"),
                 target_snapshot=_str(_get(loading, "target_snapshot_identity", "targetSnapshotIdentity")),
                 message=str(loading.get("message") or ""),
+                loaded_adapters=tuple(str(a.get("identity")) for a in replica.get("loaded_adapters") or ()
+                                      if isinstance(a, Mapping) and a.get("identity") and a.get("status") == "loaded"),
             )
         )
     return HotLoadStatus(replicas=tuple(replicas))

@@ -472,7 +472,8 @@ class PostgresBackend:
                 refused = []
                 for pid in pids:
                     row = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
-                    if not (row and row[0]):
+                    if not (row and row[0]) and conn.execute(  # false: refused, or that session just ended
+                            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None:
                         refused.append(pid)
                 if refused:
                     raise StateError(

@@ -177,7 +177,7 @@ def aliased_stack(draw: st.DrawFn) -> bytes:
     body = ("apiVersion: fwctl/v1\nkind: Deployment\nmetadata: {name: rollout}\n"
             "x-anchors:\n" + "".join(f"  {line}\n" for line in lines) +
             "spec:\n  baseModel: accounts/fireworks/models/qwen3-8b\n"
-            "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft\n" + extra)
+            "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b\n" + extra)
     return (header + "---\n" + body).encode()
 
 

@@ -13,7 +13,7 @@ kind: Deployment
 metadata: {name: rollout-copy}
 spec:
   baseModel: accounts/fireworks/models/qwen3-8b
-  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft
+  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b
   replicas: {min: 1, max: 1}
 """
 

@@ -25,7 +25,7 @@ from tests.e2e.conftest import EXAMPLES, LOCAL_KEY, LocalPlane, _free_port
 FWCTL = shutil.which("fwctl", path=str(Path(sys.executable).parent)) or "fwctl"
 TRAINING_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
 FORWARD_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200-forward"
-DEPLOYMENT_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+DEPLOYMENT_SHAPE = "accounts/fireworks/deploymentShapes/rft-qwen3-8b"
 BASE_MODEL = "accounts/fireworks/models/qwen3-8b"
 PROGRESS = re.compile(r"^\[\s*[\d.]+s\] ")  # an executor event line: "[   0.7s] Trainer/policy: ..."
 

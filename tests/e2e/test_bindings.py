@@ -31,7 +31,7 @@ metadata: {{name: policy}}
 spec:
   baseModel: {MODEL}
   loraRank: 16
-  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-lora
+  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-128k-lora
   learningRate: 5.0e-5
 """
 
@@ -52,7 +52,7 @@ kind: Deployment
 metadata: {{name: serve}}
 spec:
   baseModel: {MODEL}
-  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft
+  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b
   replicas: {{min: 1, max: 1}}
   hotLoad: {{enabled: true, transition: ASYNC}}
 """
@@ -199,7 +199,7 @@ def test_per_deployment_binding(fwctl: Fwctl, local_plane: LocalPlane, workdir: 
 
 def test_reference_shared_vs_separate(fwctl: Fwctl, local_plane: LocalPlane, workdir: Path) -> None:
     reference = "apiVersion: fwctl/v1\nkind: ReferenceTrainer\nmetadata: {name: reference}\nspec:\n  policy: policy\n"
-    separate = reference + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-lora\n"
+    separate = reference + "  trainingShape: accounts/fireworks/trainingShapes/qwen3-8b-128k-lora\n"
     stack = write_stack(workdir, "ref", {"10-policy.yaml": LORA_POLICY, "20-reference.yaml": reference})
 
     plan = fwctl.ok("plan", "-f", "ref").stdout

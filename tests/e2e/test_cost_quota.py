@@ -91,3 +91,39 @@ def test_cost_and_status_show_what_runs_now_and_removals_cost_nothing(fwctl: Fwc
     again = json.loads(fwctl.ok("plan", "-f", "grpo", "--json").stdout)
     # the deleted trainers are tombstones and the deployment is parked at zero: nothing is billed now
     assert again["cost"]["now_usd_per_hour"] == 0.0 and again["cost"]["after_usd_per_hour"] == 78.0
+
+
+def test_orphans_are_priced_with_the_plans_table(fwctl: Fwctl, workdir: Path) -> None:
+    """One price table: `fwctl orphans` takes --prices (and the Stack's spec.prices) as plan does."""
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    (workdir / ".fwctl" / "state.json").unlink()  # everything just created is now orphaned
+    packaged = json.loads(fwctl.ok("orphans", "-f", "grpo", "--grace", "0s", "--json").stdout)
+    prices = workdir / "prices.json"
+    prices.write_text(json.dumps({"asOf": "2030-01-01", "usdPerAcceleratorHour": {"NVIDIA_H200_141GB": 1.0}}))
+    listed = fwctl.ok("orphans", "-f", "grpo", "--grace", "0s", "--prices", str(prices))
+    assert "prices as of 2030-01-01" in listed.stdout, listed.stdout
+    cheap = json.loads(fwctl.ok("orphans", "-f", "grpo", "--grace", "0s", "--json", "--prices", str(prices)).stdout)
+    by_id = {o["remote_id"]: o["hourly_usd"] for o in packaged}
+    running = [o for o in cheap if o["hourly_usd"] > 0]
+    assert running, cheap
+    for orphan in running:  # every running H200 GPU now at $1/h, not the packaged rate
+        count = int(orphan["accelerators"].rsplit("x", 1)[1])
+        assert orphan["hourly_usd"] == count * 1.0 < by_id[orphan["remote_id"]], (orphan, packaged)
+
+
+def test_a_create_before_destroy_replace_needs_quota_for_both_jobs(fwctl: Fwctl, local_plane: LocalPlane,
+                                                                   workdir: Path) -> None:
+    """createBeforeDestroy runs the old and the new trainer side by side: the quota must hold both."""
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")
+    local_plane.admin("PUT", f"/_local/v1/quotas/{H200}", {"value": 16})
+    trainers = workdir / "grpo" / "10-trainers.yaml"
+    text = trainers.read_text().replace("learningRate: 1.0e-5", "learningRate: 2.0e-5", 1)
+    trainers.write_text(text)
+    fwctl.ok("plan", "-f", "grpo")  # the default order deletes the old job first: 13 in use, 13 needed
+    trainers.write_text(text.replace("lifecycle: {onDestroy: delete, preventDestroy: false, ignoreChanges: []}",
+                                     "lifecycle: {onDestroy: delete, preventDestroy: false, ignoreChanges: [],"
+                                     " createBeforeDestroy: true}", 1))
+    result = fwctl("plan", "-f", "grpo")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"GPU quota {H200} is 16 NVIDIA_H200_141GB; this plan needs 21" in result.stderr, result.stderr
+    assert "Trainer/policy +8" in result.stderr, result.stderr

@@ -24,7 +24,7 @@ kind: Deployment
 metadata: {{name: rollout}}
 spec:
   baseModel: accounts/fireworks/models/qwen3-8b
-  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft
+  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-8b
   replicas: {{min: 1, max: 1}}
   description: run {run}
 """

@@ -144,7 +144,7 @@ def test_probe_with_the_real_tinker_client(fwctl: Fwctl, local_plane: LocalPlane
     (workdir / "health" / "trainer.yaml").write_text(TRAINER)
     result = fwctl("apply", "-f", "health", "--auto-approve", "-vv")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"tinker capabilities list {MODEL}" in result.stderr, result.stderr
+    assert f"tinker client via the JWT exchange: capabilities list {MODEL}" in result.stderr, result.stderr
     job_id = outputs(fwctl)["Trainer/policy"]["job_id"]
     gateway = f"{local_plane.url}/training/v1/rlorTrainerJobs/{local_plane.account}/{job_id}"
 

@@ -34,8 +34,9 @@ def test_orphans_detailed_exitcode_and_deleting_deployments(slow_plane: LocalPla
     deployments = f"/v1/accounts/{slow_plane.account}/deployments"
     slow_plane.client.post(deployments, params={"deploymentId": leaked}, json={
         "baseModel": "accounts/fireworks/models/qwen3-8b",
-        "deploymentShape": "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft",
+        "deploymentShape": "accounts/fireworks/deploymentShapes/rft-qwen3-8b",
         "minReplicaCount": 1, "maxReplicaCount": 1, "enableHotLoad": True, "hotLoadBucketType": "FW_HOSTED",
+        "forTraining": True,  # the shape is pinned by a training shape
         "annotations": {"fwctl.dev/stack": STACK, "fwctl.dev/address": "Deployment/old"},
         "displayName": f"fwctl:{STACK}/old",  # the mark a read returns (annotations are not returned)
     }).raise_for_status()

@@ -33,7 +33,7 @@ def independent_deployments(directory: Path, count: int) -> None:
         docs.append(
             f"apiVersion: fwctl/v1\nkind: Deployment\nmetadata: {{name: d{i}}}\nspec:\n"
             "  baseModel: accounts/fireworks/models/qwen3-4b\n"
-            "  deploymentShape: accounts/fireworks/deploymentShapes/qwen3-4b-h200-rft\n"
+            "  deploymentShape: accounts/fireworks/deploymentShapes/rft-qwen3-4b\n"
             "  replicas: {min: 1, max: 1}\n")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "stack.yaml").write_text("---\n".join(docs))

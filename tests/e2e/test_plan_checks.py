@@ -32,8 +32,8 @@ def test_catalog_mistakes_are_plan_errors(fwctl: Fwctl, local_plane: LocalPlane,
     # A training shape of another base model, a deployment shape that does not exist: today plan says
     # "3 to create" and apply fails; now plan names both, at their lines, and nothing is created.
     edit(grpo / "10-trainers.yaml", "trainingShapes/qwen3-8b-128k-h200\n",
-         "trainingShapes/qwen3-4b-minimum-h200\n")
-    edit(grpo / "20-serving.yaml", "deploymentShapes/qwen3-8b-h200-rft", "deploymentShapes/qwen3-8b-nope")
+         "trainingShapes/qwen3-4b-minimum\n")
+    edit(grpo / "20-serving.yaml", "deploymentShapes/rft-qwen3-8b", "deploymentShapes/qwen3-8b-nope")
     errors = plan_errors(fwctl)
     assert where(errors) == {("10-trainers.yaml", "Trainer/policy", "spec.trainingShape"),
                              ("20-serving.yaml", "Deployment/rollout", "spec.deploymentShape")}
@@ -44,9 +44,9 @@ def test_catalog_mistakes_are_plan_errors(fwctl: Fwctl, local_plane: LocalPlane,
     assert local_plane.trainers() == [] and local_plane.deployments() == []
 
     # An unknown base model (the deployment), and a LoRA rank on a full-parameter shape (the policy).
-    edit(grpo / "10-trainers.yaml", "trainingShapes/qwen3-4b-minimum-h200\n", "trainingShapes/qwen3-8b-128k-h200\n")
+    edit(grpo / "10-trainers.yaml", "trainingShapes/qwen3-4b-minimum\n", "trainingShapes/qwen3-8b-128k-h200\n")
     edit(grpo / "10-trainers.yaml", "loraRank: 0 ", "loraRank: 16 ")
-    edit(grpo / "20-serving.yaml", "deploymentShapes/qwen3-8b-nope", "deploymentShapes/qwen3-8b-h200-rft")
+    edit(grpo / "20-serving.yaml", "deploymentShapes/qwen3-8b-nope", "deploymentShapes/rft-qwen3-8b")
     edit(grpo / "20-serving.yaml", "baseModel: accounts/fireworks/models/qwen3-8b",
          "baseModel: accounts/fireworks/models/qwen3-9b")
     errors = plan_errors(fwctl)

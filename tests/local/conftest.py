@@ -24,9 +24,9 @@ QWEN4B = "accounts/fireworks/models/qwen3-4b"
 LLAMA = "accounts/fireworks/models/llama-v3p1-8b-instruct"
 POLICY_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
 FORWARD_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200-forward"
-LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-lora"
-DEPLOY_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
-DEPLOY_SHAPE_4B = "accounts/fireworks/deploymentShapes/qwen3-4b-h200-rft"
+LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-lora"
+DEPLOY_SHAPE = "accounts/fireworks/deploymentShapes/rft-qwen3-8b"
+DEPLOY_SHAPE_4B = "accounts/fireworks/deploymentShapes/rft-qwen3-4b"
 
 
 def free_port() -> int:
@@ -94,7 +94,7 @@ def uid() -> Callable[[str], str]:
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-class _FastTime:
+class FastTime:
     """Stands in for the `time` module inside the SDK so its 2-15 s sleeps take 20 ms."""
 
     time = staticmethod(_real_time.time)
@@ -110,7 +110,7 @@ def fast_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     from fireworks.training.sdk import deployment, errors, trainer
 
     for module in (deployment, trainer, errors):
-        monkeypatch.setattr(module, "time", _FastTime)
+        monkeypatch.setattr(module, "time", FastTime)
 
 
 def wait_state(

@@ -94,7 +94,7 @@ def test_trainer_walks_creating_pending_running(api: httpx.Client, uid: Callable
     running = wait_state(api, f"{TRAINERS}/{job}", "JOB_STATE_RUNNING")
     assert running["trainingConfig"]["maxContextLength"] == 131072
     assert "trainingShape" not in running  # a create query parameter, never echoed
-    assert inspect(api, f"{TRAINERS}/{job}")["trainingShape"] == f"{POLICY_SHAPE}/versions/v2"
+    assert inspect(api, f"{TRAINERS}/{job}")["trainingShape"] == f"{POLICY_SHAPE}/versions/h7wd3p0s"
     for key in ("createTime", "nodeCount", "serviceMode"):
         assert key in running
     for key in ("updateTime", "inactivityTimeout", "hotLoadBucketUrl", "useReservation"):  # not in the type
@@ -152,7 +152,7 @@ def test_deployment_update_delete_and_reuse(api: httpx.Client, uid: Callable[[st
     assert create_deployment(api, dep, ready=False)["state"] == "CREATING"
     ready = wait_state(api, f"{DEPLOYMENTS}/{dep}", "READY")
     assert ready["replicaCount"] == 1 and ready["replicaStats"]["readyReplicaCount"] == 1
-    assert ready["deploymentShape"].endswith("/versions/v2")
+    assert ready["deploymentShape"].endswith("/versions/s6y1k9pb")
     resp = api.patch(
         f"{DEPLOYMENTS}/{dep}",
         params={"updateMask": "max_replica_count,min_replica_count"},

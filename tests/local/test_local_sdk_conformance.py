@@ -39,16 +39,16 @@ def _deployments(server: LocalServer) -> DeploymentManager:
 def test_resolve_training_profile(server: LocalServer) -> None:
     mgr = _trainers(server)
     profile = mgr.resolve_training_profile(POLICY_SHAPE)
-    assert profile.training_shape_version == f"{POLICY_SHAPE}/versions/v2"  # v3 is newer but not validated
+    assert profile.training_shape_version == f"{POLICY_SHAPE}/versions/h7wd3p0s"  # r2mz6t9e is newer but not validated
     assert profile.training_shape == POLICY_SHAPE
-    assert profile.deployment_shape_version == f"{DEPLOY_SHAPE}/versions/v2"
+    assert profile.deployment_shape_version == f"{DEPLOY_SHAPE}/versions/s6y1k9pb"
     assert profile.accelerator_type == "NVIDIA_H200_141GB"
     assert profile.accelerator_count == 8
     assert profile.max_supported_context_length == 131072
     assert profile.trainer_mode == "POLICY_TRAINER"
-    pinned = mgr.resolve_training_profile(f"{POLICY_SHAPE}/versions/v1")
-    assert pinned.training_shape_version == f"{POLICY_SHAPE}/versions/v1"
-    lora = mgr.resolve_training_profile("accounts/fireworks/trainingShapes/qwen3-8b-lora")
+    pinned = mgr.resolve_training_profile(f"{POLICY_SHAPE}/versions/c4n8xq2k")
+    assert pinned.training_shape_version == f"{POLICY_SHAPE}/versions/c4n8xq2k"
+    lora = mgr.resolve_training_profile("accounts/fireworks/trainingShapes/qwen3-8b-128k-lora")
     assert lora.trainer_mode == "LORA_TRAINER"
     with pytest.raises(RuntimeError):
         mgr.resolve_training_profile("accounts/fireworks/trainingShapes/no-such-shape")
@@ -65,7 +65,7 @@ def test_trainer_lifecycle(server: LocalServer, api: httpx.Client, uid: Callable
     assert endpoint.max_context_length == 131072
     assert "trainingShape" not in mgr.get(job)  # a create query parameter: the platform never echoes it
     assert inspect(api, f"/v1/accounts/{ACCOUNT}/rlorTrainerJobs/{job}")["trainingShape"] == (
-        f"{POLICY_SHAPE}/versions/v2")
+        f"{POLICY_SHAPE}/versions/h7wd3p0s")
 
     # a retried create with the same id is idempotent (409 -> GET -> the existing job)
     again = mgr.create(config)
@@ -101,7 +101,7 @@ def test_trainer_auto_select_and_forward_only(
     mgr = _trainers(server)
     policy = mgr.create(TrainerJobConfig(base_model=QWEN8B, lora_rank=16, auto_select_training_shape=True))
     assert inspect(api, f"/v1/accounts/{ACCOUNT}/rlorTrainerJobs/{policy.job_id}")["trainingShape"].startswith(
-        "accounts/fireworks/trainingShapes/qwen3-8b-lora/"
+        "accounts/fireworks/trainingShapes/qwen3-8b-128k-lora/"
     )
     reference = mgr.create_and_wait(
         TrainerJobConfig(
@@ -144,7 +144,7 @@ def test_deployment_lifecycle(server: LocalServer, api: httpx.Client, uid: Calla
     )
     created = deployments.create_or_get(config)
     assert created.state == "CREATING"
-    assert created.deployment_shape_version == f"{DEPLOY_SHAPE}/versions/v2"
+    assert created.deployment_shape_version == f"{DEPLOY_SHAPE}/versions/s6y1k9pb"
     assert created.hot_load_trainer_job == first.job_name
     assert deployments.create_or_get(config).name == created.name  # exists -> returned as is
     ready = deployments.wait_for_ready(dep, poll_interval_s=POLL)
@@ -198,7 +198,8 @@ def test_create_or_get_recreates_a_failed_deployment(
 ) -> None:
     deployments = _deployments(server)
     dep = uid("sdk-failed")
-    config = DeploymentConfig(deployment_id=dep, base_model=QWEN8B, deployment_shape=DEPLOY_SHAPE)
+    config = DeploymentConfig(deployment_id=dep, base_model=QWEN8B, deployment_shape=DEPLOY_SHAPE,
+                              for_training=True)  # a training-pinned shape (issue 13)
     deployments.create_or_get(config)
     deployments.wait_for_ready(dep, poll_interval_s=POLL)
     assert api.post("/_local/v1/faults", json={"kind": "fail", "deployment": dep}).status_code == 200

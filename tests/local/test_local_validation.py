@@ -46,7 +46,9 @@ def assert_error(resp: httpx.Response, status: int, grpc: str, *needles: str) ->
 
 
 def post_trainer(api: httpx.Client, job: str, body: dict[str, Any], **params: str) -> httpx.Response:
-    return api.post(TRAINERS, params={"rlorTrainerJobId": job, **params}, json=body)
+    # skipValidations needs a superuser key (issue 13): the local plane's default admin key
+    headers = {"X-Api-Key": "fwctl-local-admin-key"} if params.get("skipValidations") == "true" else None
+    return api.post(TRAINERS, params={"rlorTrainerJobId": job, **params}, json=body, headers=headers)
 
 
 def post_deployment(api: httpx.Client, dep: str, body: dict[str, Any], **params: str) -> httpx.Response:
@@ -55,6 +57,7 @@ def post_deployment(api: httpx.Client, dep: str, body: dict[str, Any], **params:
         "minReplicaCount": 0,
         "maxReplicaCount": 1,
         "deploymentShape": DEPLOY_SHAPE,
+        "forTraining": True,  # the shape is pinned by a training shape (issue 13)
     }
     payload.update(body)
     return api.post(DEPLOYMENTS, params={"deploymentId": dep, **params}, json=payload)
@@ -180,10 +183,11 @@ def test_deployment_shape_with_accelerator_or_shapeless_flag(
     resp = post_deployment(api, uid("d"), {}, acceptShapelessRisk="true")
     assert_error(resp, 400, "INVALID_ARGUMENT", "acceptShapelessRisk")
     shapeless = {"deploymentShape": None, "acceleratorType": "NVIDIA_H200_141GB"}
-    assert_error(post_deployment(api, uid("d"), shapeless), 400, "INVALID_ARGUMENT", "acceptShapelessRisk")
-    ok = post_deployment(api, uid("d"), shapeless, acceptShapelessRisk="true")
-    assert ok.status_code == 200, ok.text
-    assert ok.json()["deploymentShape"] == ""
+    # acceptShapelessRisk is "accepted but not enforced" (issue 13 point 4): shapeless works with or without it
+    for params in ({}, {"acceptShapelessRisk": "true"}):
+        ok = post_deployment(api, uid("d"), shapeless, **params)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["deploymentShape"] == ""
 
 
 # -- unknown models and shapes --------------------------------------------------------------------
@@ -216,7 +220,7 @@ def test_unknown_model_or_shape(api: httpx.Client, uid: Callable[[str], str]) ->
 def test_unvalidated_shape_version_needs_skip_validations(
     api: httpx.Client, uid: Callable[[str], str]
 ) -> None:
-    pinned = f"{POLICY_SHAPE}/versions/v3"
+    pinned = f"{POLICY_SHAPE}/versions/r2mz6t9e"
     assert_error(
         post_trainer(api, uid("t"), trainer_body(), trainingShape=pinned), 400, "FAILED_PRECONDITION"
     )

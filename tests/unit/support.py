@@ -39,7 +39,7 @@ ACCOUNT = "acme"
 QWEN = "accounts/fireworks/models/qwen3-8b"
 POLICY_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200"
 FORWARD_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-h200-forward"
-DEPLOYMENT_SHAPE = "accounts/fireworks/deploymentShapes/qwen3-8b-h200-rft"
+DEPLOYMENT_SHAPE = "accounts/fireworks/deploymentShapes/rft-qwen3-8b"
 # The ids and address of the stack `s` that stack_yaml(trainer_doc(), deployment_doc(), binding_doc()) declares.
 JOB = "s-policy-abc123"
 DEP = "s-rollout"
@@ -293,6 +293,10 @@ class FakeProvider:
         self._enter("list_deployments")
         return list(self.deployments.values())
 
+    async def training_shapes_pinning(self, deployment_shape_version: str) -> list[str]:
+        self._enter("training_shapes_pinning", deployment_shape_version)
+        return list(getattr(self, "pins", {}).get(deployment_shape_version, []))
+
     async def list_quotas(self) -> list[Any]:  # issue 15: no quotas unless a test sets some
         self._enter("list_quotas")
         return list(getattr(self, "quotas", []))
@@ -345,6 +349,11 @@ class FakeProvider:
     async def get_deployment_shape_version(self, name: str) -> DeploymentShapeVersion:
         self._enter("get_deployment_shape_version", name)
         return DeploymentShapeVersion(name=str(_versioned(name)), base_model=QWEN)
+
+    async def probe_inference(self, dep_id: str) -> str | None:
+        """A deployment answers completions once it is READY (no stays-CREATING here)."""
+        dep = self.deployments.get(dep_id)
+        return None if dep is not None and dep.state == "READY" else "HTTP 503 UNAVAILABLE: not serving"
 
     async def hot_load(self, dep_id: str, base_model: str, identity: str) -> None:
         self._enter("hot_load", dep_id)

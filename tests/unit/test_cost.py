@@ -86,3 +86,21 @@ def test_price_tables_are_checked() -> None:
             assert str(exc).startswith("f.json:")
         else:
             raise AssertionError(bad)
+
+
+def test_a_create_before_destroy_replace_holds_both_jobs_at_its_peak() -> None:
+    """The old job runs until its replacement is ready: the quota must hold both (and the old job,
+    named by the replace and by its deposed delete, counts once)."""
+    observed = Observed(account="a", trainers={"old": _job("old", "JOB_STATE_RUNNING")})
+
+    def plan_of(side_by_side: bool) -> Plan:
+        replace = Change(address="Trainer/t", kind="Trainer", action=Action.REPLACE, remote_id="new",
+                         prior_remote_id="old", before=TRAINER, after=TRAINER,
+                         settings={"keep_prior": side_by_side})
+        deposed = Change(address="Trainer/t#deposed-old", kind="Trainer", action=Action.DELETE, remote_id="old",
+                         before=TRAINER)
+        return price_plan(_plan(replace, *([deposed] if side_by_side else [])), observed, packaged_prices())
+
+    assert over_quota(plan_of(False), {"nvidia-h200-141gb": (12, 8)}) == {}  # deleted first: 8 in use, 8 needed
+    assert over_quota(plan_of(True), {"nvidia-h200-141gb": (12, 8)}) == {H200: (16, 12, 8)}
+    assert over_quota(plan_of(True), {"nvidia-h200-141gb": (16, 8)}) == {}

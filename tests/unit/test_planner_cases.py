@@ -39,7 +39,7 @@ from .support import (
     write_manifests,
 )
 
-LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-lora"
+LORA_SHAPE = "accounts/fireworks/trainingShapes/qwen3-8b-128k-lora"
 
 
 def name(job_id: str) -> str:
