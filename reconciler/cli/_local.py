@@ -123,6 +123,8 @@ def local_snapshot(endpoint: str, api_key: str | None, account: str | None, job:
 @click.option("--count", type=int, default=None, help="errors: stop after this many injected errors.")
 @click.option("--ms", type=float, default=None, help="latency: milliseconds added to every request.")
 @click.option("--pending-seconds", type=float, default=None, help="capacity: extra PENDING time for new trainers; cancelling / requeue: how long the job stays in that state.")
+@click.option("--reject", is_flag=True, help="capacity: creates and scale-ups that need GPUs fail with "
+              "RESOURCE_EXHAUSTED (no capacity) instead of waiting in PENDING.")
 def local_fault(
     endpoint: str,
     api_key: str | None,
@@ -136,6 +138,7 @@ def local_fault(
     count: int | None,
     ms: float | None,
     pending_seconds: float | None,
+    reject: bool,
 ) -> None:
     """Inject a fault into a local control plane (or --clear the standing ones)."""
     import json
@@ -156,6 +159,7 @@ def local_fault(
         ("count", count),
         ("ms", ms),
         ("pendingSeconds", pending_seconds),
+        ("reject", reject or None),
     ):
         if value is not None:
             body[key] = value

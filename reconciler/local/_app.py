@@ -48,7 +48,7 @@ FAULT_BODY = {
     "count": "int",
     "ms": "num",
     "methods": "list",
-    "pendingSeconds": "num",
+    "pendingSeconds": "num", "reject": "bool",
     "status": "int",
 }
 
@@ -452,7 +452,7 @@ def create_app(config: LocalConfig, *, clock: Callable[[], float] = time.time) -
             seconds = float(body.get("pendingSeconds", 0))
             if seconds < 0:
                 raise invalid("capacity.pendingSeconds must be >= 0")
-            app.faults.capacity_pending_s = seconds
+            app.faults.capacity_pending_s, app.faults.capacity_reject = seconds, bool(body.get("reject", False))
         else:
             raise invalid(f"unknown fault kind {kind!r}: use preempt, fail, errors, latency, capacity, "
                           "hotload-error, delete-error, idle, early-stop, cancelling or requeue")

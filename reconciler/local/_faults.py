@@ -35,6 +35,7 @@ class Faults:
     latency_ms: float = 0.0
     latency_methods: tuple[str, ...] = ()  # the HTTP methods the latency applies to; () = every request
     capacity_pending_s: float = 0.0  # emulated seconds, divided by speed like every duration
+    capacity_reject: bool = False  # creates and scale-ups that need GPUs fail: RESOURCE_EXHAUSTED, no capacity
     hotload_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, deployment) -> message
     # (account, collection, id) -> the failure of its DELETE; collection: rlorTrainerJobs | deployments
     delete_errors: dict[tuple[str, str, str], DeleteError] = field(default_factory=dict)
@@ -89,6 +90,7 @@ class Faults:
         self.latency_ms = 0.0
         self.latency_methods = ()
         self.capacity_pending_s = 0.0
+        self.capacity_reject = False
         self.hotload_errors.clear()
         self.delete_errors.clear()
         self.trainer_gateway = "jwt"
@@ -105,8 +107,8 @@ class Faults:
         if self.latency_ms:
             out["latency"] = {"ms": self.latency_ms, **({"methods": list(self.latency_methods)}
                                                      if self.latency_methods else {})}
-        if self.capacity_pending_s:
-            out["capacity"] = {"pendingSeconds": self.capacity_pending_s}
+        if self.capacity_pending_s or self.capacity_reject:
+            out["capacity"] = {"pendingSeconds": self.capacity_pending_s, "reject": self.capacity_reject}
         if self.hotload_errors:
             out["hotloadErrors"] = [
                 {"account": a, "deployment": d, "message": m} for (a, d), m in sorted(self.hotload_errors.items())

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.local import _lifecycle as life
-from reconciler.local._errors import invalid, not_found
+from reconciler.local._errors import ApiError, invalid, not_found
 from reconciler.local._validate import quota_exceeded
 
 DEFAULT_GPU_QUOTA = 16.0
@@ -78,7 +78,14 @@ class Quotas:
         return total
 
     def check(self, account: str, accelerator: str, gpus: float, what: str, skip: str = "") -> None:
-        """429 when holding ``gpus`` more of ``accelerator`` would exceed its quota."""
+        """429 when holding ``gpus`` more of ``accelerator`` would exceed its quota; 429 RESOURCE_EXHAUSTED
+        "no capacity" (another message, the same status) when the capacity fault rejects GPU requests.
+
+        Assumption (the cookbook's error reference names both as RESOURCE_EXHAUSTED; the wire does not
+        tell them apart otherwise): the message is what distinguishes quota, capacity and rate limits."""
+        if self.plane.faults.capacity_reject and gpus > 0:
+            raise ApiError(429, f"no capacity for {what} ({gpus:g} x {accelerator}) in this region right now; "
+                                "try another region or shape, or retry later")
         name = gpu_quota(accelerator)
         limit = self.values.get(name)
         if limit is None or gpus <= 0:

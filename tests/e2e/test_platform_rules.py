@@ -93,3 +93,20 @@ def test_plan_refuses_a_trainer_in_both_weight_sync_scopes(fwctl: Fwctl, local_p
     assert "20-serving.yaml:" in err and "spec.scope" in err and "hotload flow mismatch" in err
     assert "Trainer/policy is bound perTrainer to Deployment/rollout" in err and "Traceback" not in err
     assert not local_plane.trainers() and not local_plane.deployments()
+
+
+def test_no_capacity_fails_the_change_at_once_with_the_platforms_message(fwctl: Fwctl,
+                                                                        local_plane: LocalPlane) -> None:
+    local_plane.admin("POST", "/_local/v1/faults", {"kind": "capacity", "reject": True})
+    started = time.monotonic()
+    result = fwctl("apply", "-f", "grpo", "--auto-approve")
+    elapsed = time.monotonic() - started
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out and "Quota exceeded" not in out
+    failed = [line for line in out.splitlines() if "no capacity" in line and ": failed:" in line]
+    assert failed and all("HTTP 429" in line for line in failed), out
+    assert elapsed < 30, f"a no-capacity 429 was retried for {elapsed:.0f}s"
+    assert not local_plane.trainers()
+    local_plane.admin("DELETE", "/_local/v1/faults")
+    fwctl.ok("apply", "-f", "grpo", "--auto-approve")  # capacity is back: the same apply goes through

@@ -176,11 +176,13 @@ def test_a_hot_load_deployment_that_stays_creating_serves_and_wait_for_ready_acc
         manager = DeploymentManager(api_key=KEY, base_url=creating_server.url)
         assert manager.wait_for_ready(dep, timeout_s=10, poll_interval_s=0.05).state == "READY"
 
-        # an inference outage: the probe fails, so the SDK's wait times out
-        down = api.put("/_local/v1/inference", json={"deployment": dep, "status": 503, "message": "replica crashed"})
+        # an inference outage: the probe fails, so the SDK's wait times out (a 404, which the SDK's probe
+        # does not retry: a 503 it retries for up to 5 minutes of real time inside each probe)
+        down = api.put("/_local/v1/inference", json={"deployment": dep, "status": 404,
+                                                     "message": "model not served yet"})
         assert down.status_code == 200 and down.json()["outages"][0]["deployment"] == dep
         refused = api.post("/inference/v1/completions", json={"model": model_of(dep), "prompt": [1, 2]})
-        assert refused.status_code == 503 and refused.json()["error"]["message"] == "replica crashed"
+        assert refused.status_code == 404 and refused.json()["error"]["message"] == "model not served yet"
         with pytest.raises(TimeoutError):
             manager.wait_for_ready(dep, timeout_s=0.5, poll_interval_s=0.05)
         api.delete("/_local/v1/inference")

@@ -176,3 +176,22 @@ def test_gpu_quota_429_is_distinct_from_a_rate_limit(server: LocalServer, api: h
         assert "rate limit" not in message
     finally:
         api.put("/_local/v1/quotas/nvidia-b200-180gb", json={"value": 16})
+
+
+def test_no_capacity_is_resource_exhausted_and_says_capacity_not_quota(api: httpx.Client,
+                                                                      uid: Callable[[str], str]) -> None:
+    set_fault = api.post("/_local/v1/faults", json={"kind": "capacity", "reject": True})
+    assert set_fault.status_code == 200 and set_fault.json()["faults"]["capacity"]["reject"] is True
+    try:
+        resp = api.post(TRAINERS, params={"rlorTrainerJobId": uid("t"), "trainingShape": POLICY_SHAPE},
+                        json=trainer_body())
+        message = _error(resp, 429, "RESOURCE_EXHAUSTED", "no capacity")
+        assert "Quota" not in message and "rate limit" not in message
+        assert "retry-after" not in resp.headers
+        dep = api.post(DEPLOYMENTS, params={"deploymentId": uid("d")},
+                       json={"baseModel": QWEN8B, "deploymentShape": DEPLOY_SHAPE, "forTraining": True,
+                             "minReplicaCount": 1, "maxReplicaCount": 1})
+        _error(dep, 429, "RESOURCE_EXHAUSTED", "no capacity")
+    finally:
+        api.delete("/_local/v1/faults")
+    create_trainer(api, uid("t"), running=False)  # capacity again: the same create goes through
