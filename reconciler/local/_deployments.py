@@ -50,7 +50,7 @@ MUTABLE_PATHS = {
     "description": "description",
     "annotations": "annotations",
     "display_name": "displayName",
-    "autoscaling_policy": "autoscalingPolicy",  # firectl update deployment --scale-to-zero-window ...
+    "autoscaling_policy": "autoscalingPolicy",  # fireworks/types/deployment_update_params.py defines it
 }
 IMMUTABLE_PATHS = {
     "name": "name",
