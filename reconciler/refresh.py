@@ -76,13 +76,24 @@ async def refresh(
         except ProviderError:
             return dep_id, None
 
-    ckpt_results, hot_results = await asyncio.gather(
+    async def pins(name: str) -> tuple[str, DeploymentShapeVersion]:
+        """Which training shapes pin a shape a create names (only then: forTraining is a create flag)."""
+        version = first.deployment_shapes[name]
+        try:
+            return name, version.model_copy(update={
+                "pinned_by": tuple(await provider.training_shapes_pinning(version.name))})
+        except ProviderError:
+            return name, version
+
+    ckpt_results, hot_results, pin_results = await asyncio.gather(
         asyncio.gather(*(checkpoints(j) for j in sorted(reads.checkpoints))),
         asyncio.gather(*(hot_load(d, m) for d, m in sorted(reads.hot_load.items()))),
+        asyncio.gather(*(pins(n) for n in sorted(reads.pins))),
     )
     return first.model_copy(update={
         "checkpoints": dict(ckpt_results),
         "hot_load": {d: s for d, s in hot_results if s is not None},
+        "deployment_shapes": {**first.deployment_shapes, **dict(pin_results)},
     })
 
 
@@ -110,21 +121,10 @@ async def _read_catalog(provider: Provider, reads: Reads) -> dict[str, Any]:
             pass
         return name, None
 
-    async def serving(name: str) -> tuple[str, Any]:
-        """A deployment shape version, and which training shapes pin it (then forTraining is needed)."""
-        found = await shape(name, provider.get_deployment_shape_version)
-        if found[1] is None:
-            return found
-        try:
-            pinned = tuple(await provider.training_shapes_pinning(found[1].name))
-        except ProviderError:
-            return found
-        return name, found[1].model_copy(update={"pinned_by": pinned})
-
     models, training, served = await asyncio.gather(
         asyncio.gather(*(model(n) for n in sorted(reads.models))),
         asyncio.gather(*(shape(n, provider.get_training_shape_version) for n in sorted(reads.training_shapes))),
-        asyncio.gather(*(serving(n) for n in sorted(reads.deployment_shapes))),
+        asyncio.gather(*(shape(n, provider.get_deployment_shape_version) for n in sorted(reads.deployment_shapes))),
     )
     found_training: dict[str, TrainingShapeVersion] = {n: v for n, v in training if v is not None}
     found_serving: dict[str, DeploymentShapeVersion] = {n: v for n, v in served if v is not None}

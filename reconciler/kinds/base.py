@@ -204,6 +204,8 @@ class Reads:
     models: set[str] = field(default_factory=set)
     training_shapes: set[str] = field(default_factory=set)
     deployment_shapes: set[str] = field(default_factory=set)
+    # deployment shapes a create will name: which training shapes pin them (then forTraining is needed)
+    pins: set[str] = field(default_factory=set)
     # address -> its candidate trainer job ids by attempt (a stack with no state yet): refresh
     # reads them in order up to the first one no job holds.
     fresh_ids: dict[str, Callable[[int], str]] = field(default_factory=dict)

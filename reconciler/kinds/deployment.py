@@ -147,6 +147,11 @@ class DeploymentKind(Kind):
         reads.deployments.add(res.spec.deployment_id or deployment_id_for(known.stack, res.metadata.name))
         read_catalog(reads, res.spec.base_model, deployment_shape=res.spec.deployment_shape)
 
+    def later_reads(self, res: Deployment, known: Known, observed: Observed, reads: Reads) -> None:
+        dep = observed.deployments.get(res.spec.deployment_id or deployment_id_for(known.stack, res.metadata.name))
+        if (dep is None or dep.gone) and res.spec.deployment_shape in observed.deployment_shapes:  # a create
+            reads.pins.add(res.spec.deployment_shape)
+
     def check_catalog(self, res: Deployment, ctx: PlanContext) -> None:
         if sends(ctx, res.address):
             check_deployment(ctx, res.address, self.config(res, ctx))
